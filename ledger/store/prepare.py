@@ -1,0 +1,53 @@
+"""Turning validated contract events into rows, outside the append lock.
+
+Everything that does not depend on the stream's current head (stream key, digests, the
+event's canonical JSON, the three clocks) is computed here, before the writer takes the
+lock, so the serialised part of an append stays as short as possible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from ledger.contract import content_digest, wire_dict
+from ledger.store.chain import canonical_json
+from ledger.store.streams import stream_id, stream_key
+from ledger.store.types import Incoming
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    event_id: UUID
+    topic: str
+    stream: str
+    stream_uuid: UUID
+    occurred_at: datetime
+    received_at: datetime | None
+    digest: bytes
+    event_json: bytes
+    origin: dict[str, str]
+
+
+def prepare(items: Sequence[Incoming]) -> list[PreparedEvent]:
+    prepared = []
+    for item in items:
+        event: Any = item.event
+        key = stream_key(event)
+        prepared.append(
+            PreparedEvent(
+                event_id=event.event_id,
+                topic=event.type,
+                stream=key,
+                stream_uuid=stream_id(key),
+                occurred_at=event.occurred_at,
+                received_at=event.received_at,
+                digest=content_digest(event),
+                event_json=canonical_json(wire_dict(event)),
+                origin=item.origin.as_dict(),
+            )
+        )
+    return prepared

@@ -1,0 +1,116 @@
+"""Reading stored events back: by stream, by global position, and as of a moment.
+
+Two different questions about the past, because pump data arrives late:
+
+* **as happened by T** (``clock="occurred"``): the events whose source clock says they
+  happened at or before T, in the order they happened (``occurred_at``, then arrival);
+* **as known at T** (``clock="recorded"``): the events the ledger had committed by T, in
+  the order it recorded them — what the hospital could have known at that moment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from ledger.store.streams import stream_id
+
+Clock = Literal["occurred", "recorded"]
+
+_COLUMNS = (
+    "notification_id, stream, originator_version, topic, event_id, occurred_at, received_at,"
+    " recorded_at, hash, state"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """One event as the ledger holds it: position, stream, the three clocks and the envelope."""
+
+    notification_id: int
+    stream: str
+    version: int
+    type: str
+    event_id: Any
+    occurred_at: datetime
+    received_at: datetime | None
+    recorded_at: datetime
+    hash: bytes
+    event: dict[str, Any]
+    origin: dict[str, str]
+
+    @property
+    def subject(self) -> dict[str, str]:
+        return self.event.get("subject", {})
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.event.get("data", {})
+
+
+def record_from_row(row: tuple[Any, ...]) -> StoredRecord:
+    stored = json.loads(bytes(row[9]))
+    return StoredRecord(
+        notification_id=row[0], stream=row[1], version=row[2], type=row[3], event_id=row[4],
+        occurred_at=row[5], received_at=row[6], recorded_at=row[7], hash=bytes(row[8]),
+        event=stored["event"], origin=stored["origin"],
+    )
+
+
+def read_stream(
+    conn: psycopg.Connection[Any],
+    stream: str,
+    *,
+    at: datetime | None = None,
+    clock: Clock = "recorded",
+) -> list[StoredRecord]:
+    """A stream's events, all of them or as of ``at`` by the chosen clock."""
+    cur = conn.cursor(row_factory=tuple_row)
+    if at is None:
+        cur.execute(
+            f"SELECT {_COLUMNS} FROM ledger_events WHERE originator_id = %s"
+            " ORDER BY originator_version",
+            (stream_id(stream),),
+        )
+    elif clock == "recorded":
+        cur.execute(
+            f"SELECT {_COLUMNS} FROM ledger_events WHERE originator_id = %s AND recorded_at <= %s"
+            " ORDER BY originator_version",
+            (stream_id(stream), at),
+        )
+    else:
+        cur.execute(
+            f"SELECT {_COLUMNS} FROM ledger_events WHERE originator_id = %s AND occurred_at <= %s"
+            " ORDER BY occurred_at, originator_version",
+            (stream_id(stream), at),
+        )
+    return [record_from_row(row) for row in cur.fetchall()]
+
+
+def read_positions(
+    conn: psycopg.Connection[Any], after: int = 0, limit: int = 1000
+) -> list[StoredRecord]:
+    """Events in global order after a position (for projections, replay and exports)."""
+    cur = conn.cursor(row_factory=tuple_row)
+    cur.execute(
+        f"SELECT {_COLUMNS} FROM ledger_events WHERE notification_id > %s"
+        " ORDER BY notification_id LIMIT %s",
+        (after, limit),
+    )
+    return [record_from_row(row) for row in cur.fetchall()]
+
+
+def iter_all(conn: psycopg.Connection[Any], batch: int = 5000) -> Iterator[StoredRecord]:
+    after = 0
+    while True:
+        records = read_positions(conn, after, batch)
+        if not records:
+            return
+        yield from records
+        after = records[-1].notification_id

