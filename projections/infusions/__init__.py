@@ -1,0 +1,1 @@
+"""Infusion read models: episodes and their state, timelines, orders and patient locations."""

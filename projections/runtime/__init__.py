@@ -1,0 +1,1 @@
+"""Running projections: positions, batches, generations (rebuilds), status and lag."""

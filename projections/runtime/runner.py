@@ -1,0 +1,192 @@
+"""The projection loop: read a batch in global order, fold it, write it with the position.
+
+One transaction per batch holds the rows, the stream states and the position, so a crash
+leaves either all of a batch or none of it. New events are followed through PostgreSQL
+LISTEN/NOTIFY on the channel eventsourcing's recorder notifies (``ledger_events``): the
+runner sleeps in ``notifies()`` until a commit wakes it, never by polling on a timer.
+An unknown event type or any error stops the projection with its position unchanged and
+its status ``failed`` (fail and stop, never skip).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from ledger.contract import EVENT_TYPES
+from ledger.store.reader import StoredRecord, read_positions
+from projections.runtime import catalog
+from projections.runtime.base import Projection, RowSink, UnknownEventType
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "ledger_events"
+
+
+@dataclass
+class RunStats:
+    batches: int = 0
+    events: int = 0
+    position: int = 0
+
+
+class ProjectionRunner:
+    """Runs one projection on one generation of its tables."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        projection: Projection,
+        *,
+        generation: int | None = None,
+        batch_size: int = 2000,
+        cache_size: int = 50_000,
+        status_key: str | None = None,
+    ):
+        self.conninfo = conninfo
+        self.projection = projection
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        # A rebuild reports under its own key so it never hides the live runner's status.
+        self.status_key = status_key or projection.name
+        self._conn = psycopg.connect(conninfo, autocommit=True)
+        self.generation = generation or catalog.ensure_active(self._conn, projection)
+        self.position = catalog.position(self._conn, projection.name, self.generation)
+        # Stream states this process has folded; valid while it is the only runner (the
+        # position's compare-and-set guarantees that), dropped whenever a batch fails.
+        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.stats = RunStats(position=self.position)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ProjectionRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one batch -------------------------------------------------------------------
+    def step(self) -> int:
+        """Process at most one batch; return how many events it covered (0: caught up)."""
+        records = read_positions(self._conn, self.position, self.batch_size)
+        if not records:
+            return 0
+        try:
+            self._apply(records)
+        except catalog.ConcurrentRunner:
+            self._cache.clear()
+            if self._follow_switch():
+                return len(records)
+            raise
+        except Exception as exc:
+            self._cache.clear()
+            catalog.report_status(
+                self._conn, self.status_key, self.generation, "failed",
+                position=self.position, error=f"{type(exc).__name__}: {exc}",
+                failed_at=getattr(exc, "position", records[0].notification_id),
+            )
+            raise
+        self.stats.batches += 1
+        self.stats.events += len(records)
+        self.stats.position = self.position
+        return len(records)
+
+    def _apply(self, records: list[StoredRecord]) -> None:
+        projection = self.projection
+        relevant = []
+        for record in records:
+            if record.type not in EVENT_TYPES:
+                error = UnknownEventType(
+                    f"event type {record.type!r} at position {record.notification_id} is"
+                    f" unknown to projection {projection.name}"
+                )
+                error.position = record.notification_id  # type: ignore[attr-defined]
+                raise error
+            if record.type in projection.handles:
+                relevant.append(record)
+        states = self._states({r.stream for r in relevant})
+        sink = RowSink()
+        touched: dict[str, tuple[int, dict[str, Any]]] = {}
+        for record in relevant:
+            state = states[record.stream]
+            projection.apply(state, record, sink)
+            touched[record.stream] = (record.notification_id, state)
+        new_position = records[-1].notification_id
+        with self._conn.transaction():
+            cur = self._conn.cursor()
+            catalog.advance(cur, projection.name, self.generation, self.position, new_position)
+            projection.write(cur, self.generation, sink)
+            catalog.save_states(cur, projection.name, self.generation, touched)
+        self.position = new_position
+        for stream, (_, state) in touched.items():
+            self._cache[stream] = state
+            self._cache.move_to_end(stream)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def _follow_switch(self) -> bool:
+        """After a rebuild switched generations, carry on with the new active one."""
+        if self.status_key != self.projection.name:
+            return False
+        active = catalog.active_generation(self._conn, self.projection.name)
+        if active is None or active == self.generation:
+            return False
+        log.info("projection %s: rebuild switched to generation %s", self.projection.name, active)
+        self.generation = active
+        self.position = catalog.position(self._conn, self.projection.name, active)
+        return True
+
+    def _states(self, streams: set[str]) -> dict[str, dict[str, Any]]:
+        states = {s: self._cache[s] for s in streams if s in self._cache}
+        missing = streams - states.keys()
+        if missing:
+            loaded = catalog.load_states(self._conn, self.projection.name, self.generation, missing)
+            for stream in missing:
+                states[stream] = loaded.get(stream, {})
+        return states
+
+    # -- loops -----------------------------------------------------------------------
+    def run_until_caught_up(self) -> RunStats:
+        """``ledger project --once`` and rebuilds: process until no event is left."""
+        self._report("running")
+        while self.step():
+            pass
+        self._report("caught_up")
+        return self.stats
+
+    def run_forever(self, stop: threading.Event, *, status_every: float = 1.0) -> RunStats:
+        """Follow the ledger: catch up, then wake on NOTIFY, until ``stop`` is set."""
+        listener = psycopg.connect(self.conninfo, autocommit=True)
+        try:
+            listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            last_report = 0.0
+            while not stop.is_set():
+                processed = self.step()
+                now = time.monotonic()
+                if processed and now - last_report >= status_every:
+                    self._report("running")
+                    last_report = now
+                if processed:
+                    continue
+                if now - last_report >= status_every:
+                    self._report("caught_up")
+                    last_report = now
+                # Sleep until a commit notifies (or briefly, to notice `stop`).
+                for _ in listener.notifies(timeout=0.5, stop_after=1):
+                    break
+            self._report("stopped")
+        finally:
+            listener.close()
+        return self.stats
+
+    def _report(self, status: str) -> None:
+        catalog.report_status(
+            self._conn, self.status_key, self.generation, status, position=self.position
+        )
