@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import copy_baseline, emit, machine, median_of, throwaway_database  # noqa: E402
-from bench.workload import events  # noqa: E402
-from ledger.contract import parse_event  # noqa: E402
-from ledger.store import Incoming, Origin, SourcePosition  # noqa: E402
-from ledger.store.event_store import EventStore  # noqa: E402
-from ledger.store.streams import stream_id, stream_key  # noqa: E402
+from bench.common import copy_baseline, emit, machine, median_of, throwaway_database
+from bench.workload import events
+from ledger.contract import parse_event
+from ledger.store import Incoming, Origin, SourcePosition
+from ledger.store.event_store import EventStore
+from ledger.store.streams import stream_id, stream_key
 
 
 def main() -> None:
@@ -31,7 +31,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--database-url", default=None, help="server to use (a database is created)")
+    parser.add_argument("--database-url", default=None,
+                        help="server to use (a database is created there)")
     args = parser.parse_args()
 
     print(f"machine: {machine()}", file=sys.stderr)

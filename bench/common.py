@@ -33,7 +33,8 @@ def machine() -> str:
             )
     except OSError:
         pass
-    return f"{cpus} vCPU {model} / {platform.system()} {platform.release()} / Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpus} vCPU {model} / {system} / Python {platform.python_version()}"
 
 
 @contextmanager
@@ -49,7 +50,8 @@ def throwaway_database(server_url: str | None) -> Iterator[ConnectionParams]:
         yield params
     finally:
         with psycopg.connect(server.with_dbname("postgres").conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            conn.execute(drop.format(sql.Identifier(name)))
 
 
 def median_of(runs: int, measure: Callable[[int], float], label: str) -> float:

@@ -7,6 +7,7 @@ packages reads the environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from pydantic import Field
@@ -52,3 +53,14 @@ class LedgerSettings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_password: str | None = None
+    kafka_fetch_max_wait_ms: int = Field(
+        default=50, ge=1, description="Broker long-poll wait; bounds ingest latency when idle"
+    )
+    kafka_client_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra kafka-python client settings passed through verbatim (JSON object), "
+        'e.g. {"ssl_check_hostname": false, "client_id": "ledger-1"}',
+    )

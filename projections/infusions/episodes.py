@@ -134,9 +134,10 @@ class ChannelFold:
         episode = _new_episode(state, record, source)
         episode["pending"] = state.pop("pending", [])
         for ref in episode["pending"]:
+            data = ref["data"]
             if ref["type"] == "ders.limit_alert_raised":
-                episode["hard_alerts" if ref["data"]["limit_kind"] == "hard" else "soft_alerts"] += 1
-            elif ref["type"] == "ders.limit_alert_resolved" and ref["data"]["outcome"] == "overridden":
+                episode["hard_alerts" if data["limit_kind"] == "hard" else "soft_alerts"] += 1
+            elif ref["type"] == "ders.limit_alert_resolved" and data["outcome"] == "overridden":
                 episode["overrides"] += 1
         state.setdefault("episodes", {})[source] = episode
         return episode
@@ -363,7 +364,9 @@ class ChannelFold:
         return [episode]
 
 
-def _same_therapy(episode: dict[str, Any], medication: dict[str, Any], order_id: str | None) -> bool:
+def _same_therapy(
+    episode: dict[str, Any], medication: dict[str, Any], order_id: str | None
+) -> bool:
     if order_id and episode["order_id"] and order_id != episode["order_id"]:
         return False
     current = episode.get("medication")

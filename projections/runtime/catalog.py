@@ -30,7 +30,8 @@ def active_generation(conn: psycopg.Connection[Any], name: str) -> int | None:
 def ensure_active(conn: psycopg.Connection[Any], projection: Projection) -> int:
     """The active generation, creating generation 1 (tables and views) on first use."""
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"projection:{projection.name}",))
+        lock_key = f"projection:{projection.name}"
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_key,))
         generation = active_generation(conn, projection.name)
         if generation is None:
             generation = 1

