@@ -22,35 +22,36 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
+
 GENESIS_HASH = hashlib.sha256(b"infusion-ledger/v1/genesis").digest()
 
 
-def canonical_json(value: Any) -> bytes:
-    """Sorted keys, compact separators, UTF-8: one byte string per value."""
+def reference_canonical_json(value: Any) -> bytes:
+    """The definition, in plain Python, that an outside party can use to check our bytes."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, compact separators, UTF-8: byte-identical to ``reference_canonical_json``
+    (a property test holds it to that), ~10x faster on the append path."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
 def encode_state(
-    event_json: bytes, origin: dict[str, str], recorded_at: str, stream: str, version: int
+    event_json: bytes, origin_json: bytes, recorded_at_json: bytes, stream_json: bytes,
+    version: int,
 ) -> bytes:
-    """The stored record's bytes, assembled around an already canonical ``event_json``.
+    """The stored record's bytes, assembled from canonical JSON pieces.
 
     Equal to ``canonical_json({...})`` of the whole record (a unit test holds it to that);
-    assembling it saves re-encoding the event inside the append lock.
+    assembling it keeps the work inside the append lock to a few byte joins.
     """
     return b"".join(
         (
-            b'{"event":',
-            event_json,
-            b',"origin":',
-            canonical_json(origin),
-            b',"recorded_at":',
-            canonical_json(recorded_at),
-            b',"stream":',
-            canonical_json(stream),
-            b',"stream_version":',
-            str(version).encode(),
-            b"}",
+            b'{"event":', event_json, b',"origin":', origin_json, b',"recorded_at":',
+            recorded_at_json, b',"stream":', stream_json, b',"stream_version":',
+            str(version).encode(), b"}",
         )
     )
 

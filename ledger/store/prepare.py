@@ -29,25 +29,31 @@ class PreparedEvent:
     received_at: datetime | None
     digest: bytes
     event_json: bytes
-    origin: dict[str, str]
+    origin_json: bytes
+    stream_json: bytes
 
 
 def prepare(items: Sequence[Incoming]) -> list[PreparedEvent]:
     prepared = []
+    stream_ids: dict[str, tuple[UUID, bytes]] = {}
     for item in items:
         event: Any = item.event
         key = stream_key(event)
+        if key not in stream_ids:
+            stream_ids[key] = (stream_id(key), canonical_json(key))
+        uuid_of_stream, key_json = stream_ids[key]
         prepared.append(
             PreparedEvent(
                 event_id=event.event_id,
                 topic=event.type,
                 stream=key,
-                stream_uuid=stream_id(key),
+                stream_uuid=uuid_of_stream,
                 occurred_at=event.occurred_at,
                 received_at=event.received_at,
                 digest=content_digest(event),
                 event_json=canonical_json(wire_dict(event)),
-                origin=item.origin.as_dict(),
+                origin_json=canonical_json(item.origin.as_dict()),
+                stream_json=key_json,
             )
         )
     return prepared

@@ -19,7 +19,9 @@ without a hash, an ``event_id`` and its clocks would break the ledger's evidence
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +31,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.rows import tuple_row
 
 from ledger.errors import LedgerError, StoreUnavailable
-from ledger.store.chain import GENESIS_HASH, chain_hash, encode_state
+from ledger.store.chain import GENESIS_HASH, canonical_json, chain_hash, encode_state
 from ledger.store.prepare import PreparedEvent
 from ledger.store.types import AppendResult, Outcome, SourcePosition
 
@@ -45,10 +47,19 @@ _TYPES = [
     "timestamptz", "timestamptz", "timestamptz", "bytea", "bytea",
 ]
 _RETRIES = 3
+_CONNECTION_ERRORS = (InterfaceError, OperationalError, psycopg.OperationalError)
+_HEAD_CACHE_SIZE = 200_000
 
 
 class LedgerRecorder(PostgresApplicationRecorder):
     """The only writer of ``ledger_events``."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # Stream heads this process wrote, valid only while no other writer has appended
+        # since (checked under the lock against the sequence); saves a lookup per stream.
+        self._heads: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
+        self._last_id_written: int | None = None
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         raise LedgerError(
@@ -63,7 +74,12 @@ class LedgerRecorder(PostgresApplicationRecorder):
         for attempt in range(1, _RETRIES + 1):
             try:
                 return self._append_once(prepared, positions)
-            except (InterfaceError, OperationalError, psycopg.OperationalError) as exc:
+            except BaseException as exc:
+                # Whatever this transaction did is rolled back: forget the heads it cached.
+                self._heads.clear()
+                self._last_id_written = None
+                if not isinstance(exc, _CONNECTION_ERRORS):
+                    raise
                 if attempt == _RETRIES:
                     raise StoreUnavailable(
                         f"append failed after {attempt} attempts: {exc}"
@@ -93,8 +109,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
         ids = [p.event_id for p in prepared]
         cur.execute(
             f"SELECT event_id, content_digest, notification_id, stream, originator_version"
-            f" FROM {table} WHERE event_id = ANY(%s)",
+            f" FROM {table} WHERE event_id = ANY(%b)",
             (ids,),
+            binary=True,
         )
         stored = {row[0]: row for row in cur.fetchall()}
         results: list[AppendResult | None] = [None] * len(prepared)
@@ -124,31 +141,28 @@ class LedgerRecorder(PostgresApplicationRecorder):
         fresh: list[tuple[int, PreparedEvent]],
         results: list[AppendResult | None],
     ) -> None:
-        streams = list({event.stream_uuid for _, event in fresh})
+        heads = self._stream_heads(cur, table, {event.stream_uuid for _, event in fresh})
+        # One block of notification ids. Only writers holding the append lock draw from this
+        # sequence, so the block is contiguous and in commit order.
         cur.execute(
-            f"SELECT s.id, e.originator_version, e.hash FROM unnest(%s::uuid[]) AS s(id)"
-            f" CROSS JOIN LATERAL (SELECT originator_version, hash FROM {table}"
-            f"  WHERE originator_id = s.id ORDER BY originator_version DESC LIMIT 1) AS e",
-            (streams,),
-        )
-        heads: dict[UUID, tuple[int, bytes]] = {
-            row[0]: (row[1], bytes(row[2])) for row in cur.fetchall()
-        }
-        cur.execute(
-            f"SELECT clock_timestamp(), nextval(pg_get_serial_sequence('{table}',"
-            f" 'notification_id')) FROM generate_series(1, %s)",
+            f"SELECT clock_timestamp(), setval(pg_get_serial_sequence('{table}',"
+            f" 'notification_id'), nextval(pg_get_serial_sequence('{table}',"
+            f" 'notification_id')) + %s - 1)",
             (len(fresh),),
         )
-        allocated = cur.fetchall()
-        recorded_at = allocated[0][0]
-        recorded_text = recorded_at.isoformat().replace("+00:00", "Z")
+        recorded_at, last_id = cur.fetchone()  # type: ignore[misc]
+        first_id = last_id - len(fresh) + 1
+        recorded_json = canonical_json(
+            recorded_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        )
         rows = []
         written: dict[UUID, AppendResult] = {}
-        for (index, event), (_, notification_id) in zip(fresh, allocated, strict=True):
+        for offset, (index, event) in enumerate(fresh):
+            notification_id = first_id + offset
             version, previous = heads.get(event.stream_uuid, (0, GENESIS_HASH))
             version += 1
             state = encode_state(
-                event.event_json, event.origin, recorded_text, event.stream, version
+                event.event_json, event.origin_json, recorded_json, event.stream_json, version
             )
             digest = chain_hash(previous, state)
             heads[event.stream_uuid] = (version, digest)
@@ -168,6 +182,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
             copy.set_types(_TYPES)
             for row in rows:
                 copy.write_row(row)
+        self._remember(heads, last_id)
         # In-batch duplicates point at the copy that was written.
         for index, result in enumerate(results):
             if result is not None and result.notification_id is None:
@@ -176,6 +191,36 @@ class LedgerRecorder(PostgresApplicationRecorder):
                     result.event_id, result.outcome, first.notification_id, first.stream,
                     first.stream_version,
                 )
+
+    def _stream_heads(
+        self, cur: psycopg.Cursor[Any], table: str, streams: set[UUID]
+    ) -> dict[UUID, tuple[int, bytes]]:
+        """Each stream's last version and hash, from the cache when it is provably current."""
+        cur.execute(f"SELECT last_value FROM {table}_notification_id_seq")
+        (sequence_at,) = cur.fetchone()  # type: ignore[misc]
+        if sequence_at != self._last_id_written:
+            self._heads.clear()  # another writer appended since this process last did
+        heads = {s: self._heads[s] for s in streams if s in self._heads}
+        missing = [s for s in streams if s not in heads]
+        if missing:
+            cur.execute(
+                f"SELECT s.id, e.originator_version, e.hash FROM unnest(%b::uuid[]) AS s(id)"
+                f" CROSS JOIN LATERAL (SELECT originator_version, hash FROM {table}"
+                f"  WHERE originator_id = s.id ORDER BY originator_version DESC LIMIT 1) AS e",
+                (missing,),
+                binary=True,
+            )
+            heads.update((row[0], (row[1], bytes(row[2]))) for row in cur.fetchall())
+        return heads
+
+    def _remember(self, heads: dict[UUID, tuple[int, bytes]], last_id: int) -> None:
+        # Cached as if committed; append() clears it when the transaction does not commit.
+        for stream, head in heads.items():
+            self._heads[stream] = head
+            self._heads.move_to_end(stream)
+        while len(self._heads) > _HEAD_CACHE_SIZE:
+            self._heads.popitem(last=False)
+        self._last_id_written = last_id
 
     @staticmethod
     def _record_positions(cur: psycopg.Cursor[Any], positions: Sequence[SourcePosition]) -> None:

@@ -11,12 +11,11 @@ Gaps in notification ids are not findings: rolled-back transactions leave them.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
+import orjson
 import psycopg
 from psycopg.rows import tuple_row
 
@@ -25,7 +24,7 @@ from ledger.store.checkpoints import CHECKPOINT_GENESIS, Checkpoint, load_checkp
 from ledger.store.merkle import merkle_root
 from ledger.store.streams import stream_id
 
-_FETCH = 5_000
+_FETCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -72,14 +71,21 @@ class _StreamHead:
 
 
 def _rows(conn: psycopg.Connection[Any]) -> Iterator[tuple[Any, ...]]:
-    # A server-side cursor keeps memory flat however large the table is.
-    with conn.transaction(), conn.cursor(name="ledger_verify", row_factory=tuple_row) as cur:
-        cur.itersize = _FETCH
+    # Keyset pages keep memory flat however large the table is, with one round trip per page.
+    cur = conn.cursor(row_factory=tuple_row)
+    after = 0
+    while True:
         cur.execute(
-            "SELECT notification_id, originator_id, originator_version, topic, event_id,"
-            " stream, state, hash FROM ledger_events ORDER BY notification_id"
+            "SELECT notification_id, originator_id::text, originator_version, topic,"
+            " event_id::text, stream, state, hash FROM ledger_events"
+            " WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+            (after, _FETCH),
         )
-        yield from cur
+        rows = cur.fetchall()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
 
 
 def verify(
@@ -97,10 +103,11 @@ def verify(
             " WHERE oid = 'ledger_events'::regclass"
         ).fetchone()
         total = int(estimate[0]) if estimate else 0
-        heads: dict[UUID, _StreamHead] = {}
+        heads: dict[str, _StreamHead] = {}
+        stream_ids: dict[str, str] = {}
         ranges = _CheckpointWalker(checkpoints, report)
         for row in _rows(conn):
-            _check_event(row, heads, report)
+            _check_event(row, heads, report, stream_ids)
             ranges.add(row[0], bytes(row[7]), row[5], row[2])
             report.verified_events += 1
             if progress and report.verified_events % 10_000 == 0:
@@ -114,7 +121,8 @@ def verify(
 
 
 def _check_event(
-    row: tuple[Any, ...], heads: dict[UUID, _StreamHead], report: VerifyReport
+    row: tuple[Any, ...], heads: dict[str, _StreamHead], report: VerifyReport,
+    stream_ids: dict[str, str],
 ) -> None:
     position, originator_id, version, topic, event_id, stream, state, stored_hash = row
     state = bytes(state)
@@ -136,14 +144,17 @@ def _check_event(
             Problem("hash_mismatch", "recomputed hash differs from stored hash",
                     stream, version, position)
         )
+    expected_id = stream_ids.get(stream)
+    if expected_id is None:
+        expected_id = stream_ids[stream] = str(stream_id(stream))
     try:
-        record = json.loads(state)
+        record = orjson.loads(state)
         consistent = (
             record["stream"] == stream
             and record["stream_version"] == version
             and record["event"]["type"] == topic
-            and UUID(record["event"]["event_id"]) == event_id
-            and stream_id(stream) == originator_id
+            and record["event"]["event_id"] == event_id
+            and expected_id == originator_id
         )
     except (ValueError, KeyError, TypeError) as exc:
         report.problems.append(

@@ -7,7 +7,13 @@ import hashlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.store.chain import GENESIS_HASH, canonical_json, chain_hash, encode_state
+from ledger.store.chain import (
+    GENESIS_HASH,
+    canonical_json,
+    chain_hash,
+    encode_state,
+    reference_canonical_json,
+)
 from ledger.store.merkle import EMPTY_ROOT, leaf_hash, merkle_root, node_hash
 
 
@@ -23,7 +29,9 @@ def _rfc6962(items: list[bytes]) -> bytes:
     return node_hash(_rfc6962(items[:split]), _rfc6962(items[split:]))
 
 
-json_scalars = st.one_of(st.text(max_size=20), st.integers(), st.booleans(), st.none())
+json_scalars = st.one_of(
+    st.text(max_size=20), st.integers(-(2**53), 2**53), st.booleans(), st.none()
+)
 json_values = st.recursive(
     json_scalars,
     lambda children: st.lists(children, max_size=4)
@@ -47,8 +55,11 @@ def test_the_assembled_state_equals_the_canonical_json_of_the_whole_record(
         "event": event, "origin": origin, "recorded_at": recorded_at, "stream": stream,
         "stream_version": version,
     }
-    assembled = encode_state(canonical_json(event), origin, recorded_at, stream, version)
-    assert assembled == canonical_json(whole)
+    assembled = encode_state(
+        canonical_json(event), canonical_json(origin), canonical_json(recorded_at),
+        canonical_json(stream), version,
+    )
+    assert assembled == canonical_json(whole) == reference_canonical_json(whole)
 
 
 def test_canonical_json_sorts_keys_keeps_unicode_and_has_no_whitespace() -> None:
