@@ -135,14 +135,8 @@ _ALIASES = {"mEq": "meq"}
 
 
 def _build_registry() -> Iterator[Unit]:
-    for code, factor in _VOLUMES.items():
-        yield Unit(code, "volume", factor, "mL")
-    for code, factor in _BODY_WEIGHTS.items():
-        yield Unit(code, "mass", factor, "kg")
-    for code, factor in _DURATIONS.items():
-        yield Unit(code, "time", factor, "s")
-    for time, per in _PER_TIME.items():
-        yield Unit(f"mL/{time}", "flow", per, "mL/h")
+    # Amounts come first so that a bare "g" reads as a drug amount unless a caller asks
+    # for a body weight.
     for amount, (kind, factor, base) in _AMOUNTS.items():
         yield Unit(amount, "amount", factor, base, kind)
         yield Unit(f"{amount}/mL", "concentration", factor, f"{base}/mL", kind)
@@ -157,6 +151,14 @@ def _build_registry() -> Iterator[Unit]:
                 kind,
                 per_kg=True,
             )
+    for code, factor in _VOLUMES.items():
+        yield Unit(code, "volume", factor, "mL")
+    for code, factor in _BODY_WEIGHTS.items():
+        yield Unit(code, "mass", factor, "kg")
+    for code, factor in _DURATIONS.items():
+        yield Unit(code, "time", factor, "s")
+    for time, per in _PER_TIME.items():
+        yield Unit(f"mL/{time}", "flow", per, "mL/h")
 
 
 def _index(units: Iterator[Unit]) -> dict[str, tuple[Unit, ...]]:
@@ -177,12 +179,14 @@ _REGISTRY = _index(_build_registry())
 _FOLDED = {code.casefold(): code for code in _REGISTRY if code not in _ALIASES}
 
 
-def known_codes(dimensions: Collection[Dimension] | None = None) -> list[str]:
-    """The canonical codes of the given dimensions (all when ``None``), aliases excluded."""
+def known_codes(
+    dimensions: Collection[Dimension] | None = None, *, aliases: bool = False
+) -> list[str]:
+    """The codes of the given dimensions (all when ``None``); aliases only when asked."""
     return [
         code
         for code, readings in _REGISTRY.items()
-        if readings[0].code == code
+        if (aliases or readings[0].code == code)
         and (dimensions is None or any(u.dimension in dimensions for u in readings))
     ]
 
@@ -239,14 +243,24 @@ def _dec(value: Number, what: str) -> Decimal:
 def _finish(result: Decimal, places: int | None) -> Decimal:
     if places is None:
         return result
-    return result.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN, context=_CTX)
+    exponent = Decimal(1).scaleb(-places, context=_CTX)
+    return result.quantize(exponent, rounding=ROUND_HALF_EVEN, context=_CTX)
+
+
+_KIND_NAMES: dict[AmountKind | None, str] = {
+    "mass": "mass",
+    "iu": "international units",
+    "eq": "equivalents",
+    "mol": "moles",
+    None: "no amount",
+}
 
 
 def _require_commensurable(a: Unit, b: Unit) -> None:
     if a.kind != b.kind:
         raise IncommensurableUnits(
-            f"{a.code!r} counts {a.kind} and {b.code!r} counts {b.kind}: "
-            "they cannot be converted into each other"
+            f"{a.code!r} counts {_KIND_NAMES[a.kind]} and {b.code!r} counts "
+            f"{_KIND_NAMES[b.kind]}: one cannot be converted into the other"
         )
 
 
@@ -420,12 +434,12 @@ def dose_from_volume(
 def tolerance(reference: Number, *, rel: Number, floor: Number) -> Decimal:
     """``max(rel × |reference|, floor)``; ``rel`` is a fraction (0.05 means 5 %)."""
     ref = _dec(reference, "reference")
-    return max(_product(_dec(rel, "rel"), abs(ref)), _dec(floor, "floor"))
+    return max(_product(_dec(rel, "rel"), _CTX.abs(ref)), _dec(floor, "floor"))
 
 
 def within_tolerance(value: Number, reference: Number, *, rel: Number, floor: Number) -> bool:
     """Whether ``value`` is within ``max(rel × |reference|, floor)`` of ``reference``."""
-    difference = abs(_CTX.subtract(_dec(value, "value"), _dec(reference, "reference")))
+    difference = _CTX.abs(_CTX.subtract(_dec(value, "value"), _dec(reference, "reference")))
     return difference <= tolerance(reference, rel=rel, floor=floor)
 
 

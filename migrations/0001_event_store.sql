@@ -14,7 +14,6 @@ CREATE TABLE ledger_events (
     occurred_at        timestamptz NOT NULL,  -- source clock, as reported
     received_at        timestamptz,           -- edge clock
     recorded_at        timestamptz NOT NULL,  -- ledger commit clock
-    content_digest     bytea       NOT NULL,  -- duplicate/conflict comparison key (EVENTS.md)
     hash               bytea       NOT NULL,  -- sha256(previous hash of the stream || state)
     PRIMARY KEY (originator_id, originator_version)
 ) WITH (

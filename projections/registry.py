@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from projections.alarms.projection import AlarmsProjection
+from projections.ders.projection import DersProjection
 from projections.infusions.projection import InfusionsProjection
 from projections.runtime.base import Projection
 
+# In dependency order: the alarms view reads infusion_state, so infusions comes first.
 FACTORIES: dict[str, Callable[[], Projection]] = {
     "infusions": InfusionsProjection,
+    "alarms": AlarmsProjection,
+    "ders": DersProjection,
 }
 
 

@@ -1,8 +1,10 @@
 """Turning validated contract events into rows, outside the append lock.
 
-Everything that does not depend on the stream's current head (stream key, digests, the
-event's canonical JSON, the three clocks) is computed here, before the writer takes the
-lock, so the serialised part of an append stays as short as possible.
+Everything that does not depend on the stream's current head (stream key, the event's
+canonical JSON, the three clocks) is computed here, before the writer takes the lock, so
+the serialised part of an append stays as short as possible. The content digest that
+tells a duplicate from a conflict is computed only when an ``event_id`` is seen again
+(rare), from the event and from the stored copy: nothing per event on the common path.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ledger.contract import content_digest, wire_dict
+import orjson
+
+from ledger.contract import content_digest, parse_event, wire_json
 from ledger.store.chain import canonical_json
 from ledger.store.streams import stream_id, stream_key
 from ledger.store.types import Incoming
@@ -27,7 +31,7 @@ class PreparedEvent:
     stream_uuid: UUID
     occurred_at: datetime
     received_at: datetime | None
-    digest: bytes
+    event: Any
     event_json: bytes
     origin_json: bytes
     stream_json: bytes
@@ -50,10 +54,20 @@ def prepare(items: Sequence[Incoming]) -> list[PreparedEvent]:
                 stream_uuid=uuid_of_stream,
                 occurred_at=event.occurred_at,
                 received_at=event.received_at,
-                digest=content_digest(event),
-                event_json=canonical_json(wire_dict(event)),
+                event=event,
+                event_json=wire_json(event),
                 origin_json=canonical_json(item.origin.as_dict()),
                 stream_json=key_json,
             )
         )
     return prepared
+
+
+def same_content(event: Any, other: Any) -> bool:
+    """EVENTS.md's duplicate test: equal content after its normalisations."""
+    return bool(content_digest(event) == content_digest(other))
+
+
+def stored_event(state: bytes) -> Any:
+    """The contract event inside a stored record (to compare a re-sent event with it)."""
+    return parse_event(orjson.loads(state)["event"], allow_internal=True)

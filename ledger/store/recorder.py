@@ -4,9 +4,9 @@ It keeps the library's table (same five columns, same notification order, same N
 channel), so the library's notification log, subscriptions and projection runners read it
 as shipped. What it changes is the write:
 
-* one transaction per batch: dedupe by ``event_id`` (duplicate vs conflict by content
-  digest), per-stream versions and hash chains, the events (by binary COPY, not a row-wise
-  INSERT), and the source positions the batch covers;
+* one transaction per batch: dedupe by ``event_id`` (duplicate vs conflict by comparing
+  content with the stored copy), per-stream versions and hash chains, the events (by
+  binary COPY, not a row-wise INSERT), and the source positions the batch covers;
 * writers serialise on a transaction-scoped advisory lock rather than ``LOCK TABLE``: it
   gives the same "notification ids follow commit order" guarantee (see the library's
   ``_lock_table`` comment), and unlike ``LOCK TABLE ... EXCLUSIVE`` it does not require the
@@ -32,7 +32,7 @@ from psycopg.rows import tuple_row
 
 from ledger.errors import LedgerError, StoreUnavailable
 from ledger.store.chain import GENESIS_HASH, canonical_json, chain_hash, encode_state
-from ledger.store.prepare import PreparedEvent
+from ledger.store.prepare import PreparedEvent, same_content, stored_event
 from ledger.store.types import AppendResult, Outcome, SourcePosition
 
 # Shared by every writer of this product; see the module docstring.
@@ -40,11 +40,11 @@ APPEND_LOCK_KEY = 7_406_221_002
 
 _COLUMNS = (
     "originator_id, originator_version, topic, state, notification_id, event_id, stream,"
-    " occurred_at, received_at, recorded_at, content_digest, hash"
+    " occurred_at, received_at, recorded_at, hash"
 )
 _TYPES = [
     "uuid", "int8", "text", "bytea", "int8", "uuid", "text",
-    "timestamptz", "timestamptz", "timestamptz", "bytea", "bytea",
+    "timestamptz", "timestamptz", "timestamptz", "bytea",
 ]
 _RETRIES = 3
 _CONNECTION_ERRORS = (InterfaceError, OperationalError, psycopg.OperationalError)
@@ -108,7 +108,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK_KEY,))
         ids = [p.event_id for p in prepared]
         cur.execute(
-            f"SELECT event_id, content_digest, notification_id, stream, originator_version"
+            f"SELECT event_id, state, notification_id, stream, originator_version"
             f" FROM {table} WHERE event_id = ANY(%b)",
             (ids,),
             binary=True,
@@ -120,14 +120,16 @@ class LedgerRecorder(PostgresApplicationRecorder):
         for index, event in enumerate(prepared):
             known = stored.get(event.event_id)
             if known is not None:
-                outcome = Outcome.DUPLICATE if bytes(known[1]) == event.digest else Outcome.CONFLICT
+                same = same_content(event.event, stored_event(bytes(known[1])))
+                outcome = Outcome.DUPLICATE if same else Outcome.CONFLICT
                 results[index] = AppendResult(event.event_id, outcome, known[2], known[3], known[4])
                 continue
             earlier = first_in_batch.get(event.event_id)
             if earlier is not None:
                 # The same event_id twice in one batch: the first one wins, as across batches.
                 # Its position is filled in once written (see _write).
-                outcome = Outcome.DUPLICATE if earlier.digest == event.digest else Outcome.CONFLICT
+                same = same_content(event.event, earlier.event)
+                outcome = Outcome.DUPLICATE if same else Outcome.CONFLICT
                 results[index] = AppendResult(event.event_id, outcome, None, earlier.stream)
                 continue
             first_in_batch[event.event_id] = event
@@ -170,7 +172,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 (
                     event.stream_uuid, version, event.topic, state, notification_id,
                     event.event_id, event.stream, event.occurred_at, event.received_at,
-                    recorded_at, event.digest, digest,
+                    recorded_at, digest,
                 )
             )
             result = AppendResult(

@@ -19,6 +19,7 @@ from projections.infusions import schema
 from projections.infusions.episodes import ChannelFold, snapshot
 from projections.infusions.orders import fold_location, fold_order
 from projections.runtime.base import Projection, RowSink
+from projections.runtime.sql import upsert_rows
 
 CHANNEL_TYPES = frozenset({
     "pump.associated", "pump.disassociated", "program.auto_requested", "program.auto_accepted",
@@ -98,13 +99,13 @@ class InfusionsProjection(Projection):
         names = schema.names(generation)
         episodes = list(sink.upserts.get("episodes", {}).values())
         if episodes:
-            _upsert(cur, names["episodes"], episodes, ("episode_id",))
+            upsert_rows(cur, names["episodes"], episodes, ("episode_id",))
         orders = [_order_row(o) for o in sink.upserts.get("orders", {}).values()]
         if orders:
-            _upsert(cur, names["orders"], orders, ("facility_id", "order_id"))
+            upsert_rows(cur, names["orders"], orders, ("facility_id", "order_id"))
         locations = [_location_row(loc) for loc in sink.upserts.get("locations", {}).values()]
         if locations:
-            _upsert(cur, names["locations"], locations, ("facility_id", "patient_id"))
+            upsert_rows(cur, names["locations"], locations, ("facility_id", "patient_id"))
         timeline = sink.appends.get("timeline")
         if timeline:
             with cur.copy(
@@ -113,19 +114,6 @@ class InfusionsProjection(Projection):
             ) as copy:
                 for row in timeline:
                     copy.write_row(row)
-
-
-def _upsert(
-    cur: psycopg.Cursor[Any], table: str, rows: list[dict[str, Any]], key: tuple[str, ...]
-) -> None:
-    columns = list(rows[0])
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
-    statement = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
-        f" ({', '.join('%s' for _ in columns)}) ON CONFLICT ({', '.join(key)}) DO UPDATE SET"
-        f" {updates} WHERE {table}.last_position < EXCLUDED.last_position"
-    )
-    cur.executemany(statement.encode(), [tuple(row[c] for c in columns) for row in rows])
 
 
 def _episode_row(e: dict[str, Any]) -> dict[str, Any]:

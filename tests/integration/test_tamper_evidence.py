@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,11 +150,10 @@ def _forge(conn: psycopg.Connection, notification_id: int) -> None:
     state = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
     conn.execute(
         "INSERT INTO ledger_events (originator_id, originator_version, topic, state,"
-        " notification_id, event_id, stream, occurred_at, recorded_at, content_digest, hash)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, now(), now(), %s, %s)",
+        " notification_id, event_id, stream, occurred_at, recorded_at, hash)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, now(), now(), %s)",
         (template[0], last_version + 1, template[1], state, notification_id,
-         record["event"]["event_id"], STREAM, hashlib.sha256(b"x").digest(),
-         chain_hash(bytes(last_hash), state)),
+         record["event"]["event_id"], STREAM, chain_hash(bytes(last_hash), state)),
     )
 
 

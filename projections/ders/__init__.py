@@ -1,0 +1,1 @@
+"""Drug-library (DERS) use and limit alerts, the facts behind compliance reports."""

@@ -1,0 +1,371 @@
+"""Kafka ingestion in-process against a real Tansu broker and a real PostgreSQL.
+
+Each test creates its own topics and consumer group; waits are on stored rows and positions,
+never on fixed sleeps (the one sleep is the length of a deliberate PostgreSQL outage).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from kafka import KafkaProducer
+from psycopg import sql
+
+from consumers.kafka.config import IngestConfig, KafkaConnection
+from consumers.kafka.consumer import KafkaIngestor
+from consumers.kafka.deadletter_reader import DeadLetterRecord, read_deadletters
+from consumers.kafka.keys import message_key
+from consumers.kafka.retry import Backoff
+from ledger.contract import parse_event
+from ledger.store.database import ConnectionParams
+from ledger.store.event_store import EventStore
+from ledger.store.types import Incoming, Origin
+from tests.support.tansu import Message, TansuBroker, tansu_for_librdkafka, wait_until
+
+pytestmark = [pytest.mark.kafka, pytest.mark.integration]
+
+EventFactory = Callable[..., dict[str, Any]]
+
+
+def config_for(tansu: TansuBroker, topic: str, dlq: str, **overrides: Any) -> IngestConfig:
+    values: dict[str, Any] = {
+        "connection": KafkaConnection(tansu.bootstrap),
+        "topics": (topic,),
+        "group_id": f"g-{uuid.uuid4().hex[:8]}",
+        "deadletter_topic": dlq,
+        "session_timeout_ms": 6000,
+        "heartbeat_interval_ms": 1000,
+    }
+    values.update(overrides)
+    return IngestConfig(**values)
+
+
+@contextmanager
+def ingesting(database: ConnectionParams, config: IngestConfig) -> Iterator[KafkaIngestor]:
+    """A consumer running on a thread for the block; stopped (and its errors raised) after."""
+    store = EventStore(database)
+    ingestor = KafkaIngestor(store, config, backoff=Backoff(initial_s=0.1, max_s=1.0))
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            ingestor.run()
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="ingestor", daemon=True)
+    thread.start()
+    try:
+        yield ingestor
+    finally:
+        ingestor.stop()
+        thread.join(timeout=60)
+        store.close()
+    if failure:
+        raise failure[0]
+    if thread.is_alive():
+        raise AssertionError("the consumer did not stop within 60 s of stop()")
+
+
+def as_message(event: dict[str, Any], headers: list[tuple[str, bytes]] | None = None) -> Message:
+    return message_key(event), json.dumps(event).encode(), headers or []
+
+
+def ledger_rows(database: ConnectionParams) -> tuple[int, int]:
+    with psycopg.connect(database.conninfo) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT event_id) FROM ledger_events"
+        ).fetchone()
+    return (row[0], row[1]) if row else (0, 0)
+
+
+def stored_positions(database: ConnectionParams, group: str, topic: str) -> dict[int, int]:
+    with psycopg.connect(database.conninfo) as conn:
+        rows = conn.execute(
+            "SELECT partition, next_offset FROM ledger_source_positions"
+            " WHERE consumer = %s AND topic = %s", (group, topic),
+        ).fetchall()
+    return dict(rows)
+
+
+def end_offsets_of(metadata: list[Any]) -> dict[int, int]:
+    ends: dict[int, int] = {}
+    for meta in metadata:
+        ends[meta.partition] = max(ends.get(meta.partition, 0), meta.offset + 1)
+    return ends
+
+
+def settled(database: ConnectionParams, config: IngestConfig, topic: str, ends: dict[int, int]
+            ) -> Callable[[], bool]:
+    """True once PostgreSQL holds positions at the end of every produced partition."""
+    return lambda: stored_positions(database, config.group_id, topic) == ends
+
+
+def test_produced_events_are_stored_once_in_partition_order_with_positions(
+    tansu: TansuBroker, database: ConnectionParams, fresh_event: EventFactory
+) -> None:
+    topic, dlq = tansu.create_topic(partitions=4), tansu.create_topic(prefix="dlq")
+    events = [fresh_event("infusion.status_reported", pump=str(i % 7)) for i in range(400)]
+    ends = end_offsets_of(tansu.produce(topic, [as_message(e) for e in events]))
+    config = config_for(tansu, topic, dlq)
+
+    with ingesting(database, config) as ingestor:
+        wait_until(settled(database, config, topic, ends), timeout=60, what="all positions")
+
+    assert ledger_rows(database) == (400, 400)
+    assert ingestor.metrics.ingested == 400
+    assert ingestor.metrics.deadlettered == 0
+    with psycopg.connect(database.conninfo) as conn:
+        rows = conn.execute(
+            "SELECT stream, originator_version, state FROM ledger_events"
+            " ORDER BY stream, originator_version"
+        ).fetchall()
+    by_stream: dict[str, list[int]] = {}
+    for stream, _version, state in rows:
+        origin = json.loads(bytes(state))["origin"]
+        assert origin["kind"] == "kafka"
+        by_stream.setdefault(stream, []).append(int(origin["ref"].rsplit(":", 1)[1]))
+    for offsets in by_stream.values():
+        assert offsets == sorted(offsets), "stream versions must follow partition order"
+
+
+def test_poison_messages_are_dead_lettered_with_reasons_and_the_good_ones_all_land(
+    tansu: TansuBroker, database: ConnectionParams, fresh_event: EventFactory,
+    contract_event_shapes: list[dict[str, Any]],
+) -> None:
+    topic, dlq = tansu.create_topic(partitions=2), tansu.create_topic(prefix="dlq")
+    good = [fresh_event("infusion.status_reported", pump="A") for _ in range(60)]
+    missing_state = fresh_event("infusion.status_reported", pump="A")
+    del missing_state["data"]["state"]
+    internal = fresh_event("pump.library_activated", pump="A")
+    internal["type"] = "discrepancy.reviewed"
+    conflicting = json.loads(json.dumps(good[5]))
+    conflicting["data"]["state"] = "paused"
+    trace = [("traceparent", b"00-abc-01")]
+    key = message_key(good[0])
+    poison: list[tuple[Message, str, str]] = [
+        ((key, b"{not json", trace), "invalid_json", "<root>"),
+        (as_message(missing_state, trace), "missing", "data.state"),
+        (as_message(internal, trace), "internal_type_refused", "type"),
+        ((key, None, trace), "missing_value", "<root>"),
+        (as_message(conflicting, trace), "conflict", "event_id"),
+    ]
+    messages: list[Message] = []
+    for index, event in enumerate(good):
+        messages.append(as_message(event))
+        if index % 12 == 11:
+            messages.append(poison[index // 12][0])
+    metadata = tansu.produce(topic, messages)
+    ends = end_offsets_of(metadata)
+    poison_offsets = {
+        f"{topic}:{meta.partition}:{meta.offset}": expected
+        for meta, message in zip(metadata, messages, strict=True)
+        for candidate, *expected in poison if candidate is message
+    }
+    config = config_for(tansu, topic, dlq)
+
+    with ingesting(database, config) as ingestor:
+        wait_until(settled(database, config, topic, ends), timeout=60, what="all positions")
+
+    assert ledger_rows(database) == (60, 60)
+    assert (ingestor.metrics.rejected, ingestor.metrics.conflicts) == (4, 1)
+    letters = {letter.origin: letter for letter in read_deadletters(config.connection, dlq)}
+    assert set(letters) == set(poison_offsets)
+    for origin, (code, path) in poison_offsets.items():
+        letter: DeadLetterRecord = letters[origin]
+        assert letter.key == key
+        assert ("traceparent", b"00-abc-01") in letter.headers
+        assert letter.code == code
+        assert letter.detail.startswith(path)
+        assert letter.kind == ("conflict" if code == "conflict" else "rejected")
+    with psycopg.connect(database.conninfo) as conn:
+        kept = conn.execute(
+            "SELECT state FROM ledger_events WHERE event_id = %s", (good[5]["event_id"],)
+        ).fetchone()
+    assert kept is not None
+    assert json.loads(bytes(kept[0]))["event"]["data"]["state"] == good[5]["data"]["state"]
+
+
+def test_every_message_delivered_twice_is_stored_once(
+    tansu: TansuBroker, database: ConnectionParams, fresh_event: EventFactory
+) -> None:
+    topic, dlq = tansu.create_topic(partitions=3), tansu.create_topic(prefix="dlq")
+    events = [fresh_event() for _ in range(300)]
+    retried = []
+    for event in events:
+        again = json.loads(json.dumps(event))
+        # A producer retry through another gateway: same event, later receipt time.
+        again["received_at"] = "2026-03-14T23:59:59Z"
+        retried.append(again)
+    messages = [as_message(e) for e in events] + [as_message(e) for e in retried]
+    ends = end_offsets_of(tansu.produce(topic, messages))
+    config = config_for(tansu, topic, dlq)
+
+    with ingesting(database, config) as ingestor:
+        wait_until(settled(database, config, topic, ends), timeout=60, what="all positions")
+
+    assert ledger_rows(database) == (300, 300)
+    assert ingestor.metrics.duplicates == 300
+    assert ingestor.metrics.deadlettered == 0
+
+
+def test_a_message_produced_with_kcat_is_ingested(
+    tmp_path: Path, database: ConnectionParams, fresh_event: EventFactory
+) -> None:
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        if os.environ.get("CI"):
+            pytest.fail("kcat is not installed, and CI must run this test (apt-get install kcat)")
+        pytest.skip("kcat is not installed (apt-get install kcat)")
+    # Debian 12's kcat (librdkafka 2.0) needs the ApiVersions shim in front of Tansu 0.6.
+    with tansu_for_librdkafka(tmp_path) as tansu:
+        _produce_with_kcat_and_ingest(kcat, tansu, database, fresh_event)
+
+
+def _produce_with_kcat_and_ingest(
+    kcat: str, tansu: TansuBroker, database: ConnectionParams, fresh_event: EventFactory
+) -> None:
+    topic, dlq = tansu.create_topic(partitions=2), tansu.create_topic(prefix="dlq")
+    event = fresh_event("infusion.started", pump="kcat-1")
+    key = message_key(event)
+    assert key is not None
+    subprocess.run(
+        [kcat, "-P", "-b", tansu.bootstrap, "-t", topic, "-k", key.decode()],
+        input=json.dumps(event).encode() + b"\n", check=True, timeout=30,
+    )
+    config = config_for(tansu, topic, dlq)
+
+    with ingesting(database, config):
+        wait_until(lambda: ledger_rows(database) == (1, 1), timeout=60, what="the kcat event")
+
+    with psycopg.connect(database.conninfo) as conn:
+        row = conn.execute(
+            "SELECT topic FROM ledger_events WHERE event_id = %s", (event["event_id"],)
+        ).fetchone()
+    assert row == ("infusion.started",)
+
+
+def _set_connections(pg_server: ConnectionParams, dbname: str, *, allowed: bool) -> None:
+    with psycopg.connect(pg_server.with_dbname("postgres").conninfo, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(dbname), sql.SQL("true" if allowed else "false")
+            )
+        )
+        if not allowed:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()", (dbname,),
+            )
+
+
+def test_consumer_recovers_by_itself_when_postgresql_is_unavailable_mid_stream(
+    tansu: TansuBroker, pg_server: ConnectionParams, database: ConnectionParams,
+    fresh_event: EventFactory,
+) -> None:
+    topic, dlq = tansu.create_topic(partitions=3), tansu.create_topic(prefix="dlq")
+    config = config_for(tansu, topic, dlq, max_poll_records=100)
+    first = [fresh_event() for _ in range(1000)]
+    during = [fresh_event() for _ in range(1000)]
+    after = [fresh_event() for _ in range(500)]
+
+    with ingesting(database, config) as ingestor:
+        tansu.produce(topic, [as_message(e) for e in first])
+        wait_until(lambda: ledger_rows(database)[0] >= 300, timeout=60, what="first rows")
+        _set_connections(pg_server, database.dbname, allowed=False)
+        try:
+            tansu.produce(topic, [as_message(e) for e in during])
+            time.sleep(3)  # the outage itself, not a wait for an outcome
+        finally:
+            _set_connections(pg_server, database.dbname, allowed=True)
+        ends = end_offsets_of(tansu.produce(topic, [as_message(e) for e in after]))
+        wait_until(settled(database, config, topic, ends), timeout=90, what="all positions")
+
+    assert ledger_rows(database) == (2500, 2500)
+    assert ingestor.metrics.retries > 0
+    assert ingestor.metrics.deadlettered == 0
+
+
+class SimulatedCrash(BaseException):
+    """Stands for the process dying at exactly this point (not an error anyone handles)."""
+
+
+class CrashingOnConflictReports:
+    """A dead-letter producer that 'crashes' the consumer when it is asked to report a conflict."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def send(self, topic: str, **kwargs: Any) -> Any:
+        if ("x-error-kind", b"conflict") in kwargs.get("headers", []):
+            raise SimulatedCrash("killed between the append and the conflict's dead letter")
+        return self.inner.send(topic, **kwargs)
+
+    def close(self, timeout: float | None = None) -> None:
+        self.inner.close(timeout=timeout)
+
+
+def test_a_crash_between_the_append_and_the_conflict_report_replays_without_loss_or_doubles(
+    tansu: TansuBroker, database: ConnectionParams, fresh_event: EventFactory
+) -> None:
+    topic, dlq = tansu.create_topic(partitions=1), tansu.create_topic(prefix="dlq")
+    recorded_earlier = fresh_event("infusion.status_reported", pump="C")
+    with EventStore(database) as store:
+        store.append([Incoming(parse_event(json.dumps(recorded_earlier)), Origin("file", "x:1"))])
+    conflicting = json.loads(json.dumps(recorded_earlier))
+    conflicting["data"]["state"] = "alarming"
+    good = [fresh_event("infusion.status_reported", pump="C") for _ in range(20)]
+    metadata = tansu.produce(
+        topic, [as_message(e) for e in good[:10]] + [as_message(conflicting)]
+        + [as_message(e) for e in good[10:]]
+    )
+    conflict_origin = f"{topic}:0:{metadata[10].offset}"
+    config = config_for(tansu, topic, dlq)
+
+    store = EventStore(database)
+    crashing = KafkaIngestor(
+        store, config,
+        producer_factory=lambda: CrashingOnConflictReports(
+            KafkaProducer(**config.producer_kwargs())
+        ),
+    )
+    outcome: list[BaseException] = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(_crash_of(crashing.run)), daemon=True
+    )
+    thread.start()
+    thread.join(timeout=60)
+    store.close()
+    assert outcome and isinstance(outcome[0], SimulatedCrash)
+    # The events of the batch are in, its position is not, and nothing was reported yet.
+    assert ledger_rows(database) == (21, 21)
+    assert stored_positions(database, config.group_id, topic) == {}
+
+    with ingesting(database, config) as ingestor:
+        wait_until(settled(database, config, topic, end_offsets_of(metadata)), timeout=60,
+                   what="the replay to settle")
+
+    assert ledger_rows(database) == (21, 21)
+    assert (ingestor.metrics.duplicates, ingestor.metrics.conflicts) == (20, 1)
+    letters = read_deadletters(config.connection, dlq)
+    assert [(letter.origin, letter.code) for letter in letters] == [(conflict_origin, "conflict")]
+
+
+def _crash_of(run: Callable[[], Any]) -> BaseException:
+    try:
+        run()
+    except BaseException as exc:
+        return exc
+    return AssertionError("the consumer returned without crashing")
