@@ -3,7 +3,9 @@
 Every ``program.confirmed`` becomes a program-start fact (care area, medication, library or
 basic mode, auto-programmed or manual, and for auto-programs whether the nurse changed the
 request on the pump: ``manual_edit`` with the fields edited); every DERS alert becomes an
-alert fact with its outcome and time to resolve. ``ders_compliance`` aggregates them per
+alert fact with its outcome and time to resolve, attributed to the running program when it
+names the same library entry, otherwise to the next program confirmed on that channel
+(alerts fire while the nurse is programming). ``ders_compliance`` aggregates them per
 care area × medication × day (UTC), with the ISMP target of ≥ 95 % library use.
 """
 
@@ -145,7 +147,18 @@ class DersProjection(Projection):
         edits = edited_fields(request, data) if request and data["mode"] == "auto" else []
         care_area = data.get("care_area") or "unknown"
         medication = data["medication"]
-        state["program"] = {"care_area": care_area, "medication_name": medication["name"]}
+        state["program"] = {"care_area": care_area, "medication_name": medication["name"],
+                            "library_entry_id": data.get("library_entry_id")}
+        # Alerts fire while the nurse programs, before this confirmation: they belong to it.
+        for alert_id in state.pop("unattributed", []):
+            alert = state.get("alerts", {}).get(alert_id)
+            if alert is not None:
+                alert["medication_name"] = medication["name"]
+                if alert["care_area"] == "unknown":
+                    alert["care_area"] = care_area
+                alert["last_position"] = record.notification_id
+                sink.upsert("alerts", (alert["facility_id"], alert["pump_id"], alert_id),
+                            dict(alert))
         sink.upsert("starts", str(record.event_id), {
             "event_id": str(record.event_id),
             "facility_id": subject.get("facility_id") or "default",
@@ -165,6 +178,11 @@ class DersProjection(Projection):
         alerts = state.setdefault("alerts", {})
         alert_id = record.data["alert_id"]
         program = state.get("program", {})
+        entry = record.data.get("library_entry_id")
+        if not entry or entry != program.get("library_entry_id"):
+            # Not the running program's library entry: the alert belongs to the program
+            # being entered, attributed when it is confirmed.
+            program = {}
         if alert_id not in alerts:
             alerts[alert_id] = {
                 "facility_id": subject.get("facility_id") or "default",
@@ -180,6 +198,9 @@ class DersProjection(Projection):
             }
             for stale in list(alerts)[:-_MAX_REQUESTS]:
                 del alerts[stale]
+            if not program:
+                state.setdefault("unattributed", []).append(alert_id)
+                del state["unattributed"][:-_MAX_REQUESTS]
         alert: dict[str, Any] = alerts[alert_id]
         alert["last_position"] = record.notification_id
         return alert
