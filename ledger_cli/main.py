@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from ledger.errors import LedgerError
 from ledger.settings import LedgerSettings
-from ledger_cli import cmd_admin, cmd_import, cmd_verify
+from ledger_cli import cmd_admin, cmd_demo, cmd_import, cmd_project, cmd_verify
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,9 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     subparsers = parser.add_subparsers(dest="command", required=True)
+    cmd_demo.add_parser(subparsers)
     cmd_import.add_parser(subparsers)
     cmd_verify.add_parsers(subparsers)
     cmd_admin.add_parsers(subparsers)
+    cmd_project.add_parsers(subparsers)
     return parser
 
 
