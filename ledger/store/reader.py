@@ -10,12 +10,12 @@ Two different questions about the past, because pump data arrives late:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 import psycopg
 from psycopg.rows import tuple_row
 
@@ -55,7 +55,7 @@ class StoredRecord:
 
 
 def record_from_row(row: tuple[Any, ...]) -> StoredRecord:
-    stored = json.loads(bytes(row[9]))
+    stored = orjson.loads(row[9])
     return StoredRecord(
         notification_id=row[0], stream=row[1], version=row[2], type=row[3], event_id=row[4],
         occurred_at=row[5], received_at=row[6], recorded_at=row[7], hash=bytes(row[8]),
@@ -69,27 +69,23 @@ def read_stream(
     *,
     at: datetime | None = None,
     clock: Clock = "recorded",
+    after_version: int = 0,
 ) -> list[StoredRecord]:
-    """A stream's events, all of them or as of ``at`` by the chosen clock."""
+    """A stream's events after ``after_version``: all of them, or as of ``at`` by the chosen
+    clock — in recorded order for "as known", in source-clock order for "as happened"."""
     cur = conn.cursor(row_factory=tuple_row)
-    if at is None:
-        cur.execute(
-            f"SELECT {_COLUMNS} FROM ledger_events WHERE originator_id = %s"
-            " ORDER BY originator_version",
-            (stream_id(stream),),
-        )
-    elif clock == "recorded":
-        cur.execute(
-            f"SELECT {_COLUMNS} FROM ledger_events WHERE originator_id = %s AND recorded_at <= %s"
-            " ORDER BY originator_version",
-            (stream_id(stream), at),
-        )
-    else:
-        cur.execute(
-            f"SELECT {_COLUMNS} FROM ledger_events WHERE originator_id = %s AND occurred_at <= %s"
-            " ORDER BY occurred_at, originator_version",
-            (stream_id(stream), at),
-        )
+    where = "originator_id = %s AND originator_version > %s"
+    params: list[Any] = [stream_id(stream), after_version]
+    order = "originator_version"
+    if at is not None and clock == "recorded":
+        where += " AND recorded_at <= %s"
+        params.append(at)
+    elif at is not None:
+        where += " AND occurred_at <= %s"
+        params.append(at)
+        order = "occurred_at, originator_version"
+    cur.execute(f"SELECT {_COLUMNS} FROM ledger_events WHERE {where} ORDER BY {order}".encode(),
+                params)
     return [record_from_row(row) for row in cur.fetchall()]
 
 

@@ -72,10 +72,10 @@ class InfusionsProjection(Projection):
         elif kind in ORDER_TYPES:
             fold_order(state, record)
             state["last_position"] = record.notification_id
-            sink.upsert("orders", (state["facility_id"], state["order_id"]), dict(state))
+            sink.upsert("orders", (state["facility_id"], state["order_id"]), state)
         elif fold_location(state, record):
             state["last_position"] = record.notification_id
-            sink.upsert("locations", (state["facility_id"], state["patient_id"]), dict(state))
+            sink.upsert("locations", (state["facility_id"], state["patient_id"]), state)
 
     def _episode_rows(self, episode: dict[str, Any], record: StoredRecord, sink: RowSink) -> None:
         for ref in episode.pop("pending", []):
@@ -92,12 +92,13 @@ class InfusionsProjection(Projection):
             record.type, record.event["occurred_at"], record.event.get("received_at"),
             record.recorded_at, _json(record.data), _json(snapshot(episode)),
         ))
-        sink.upsert("episodes", episode["episode_id"], _episode_row(episode))
+        # The live state: its row is built once per batch, at write time, from the last state.
+        sink.upsert("episodes", episode["episode_id"], episode)
 
     # -- write -----------------------------------------------------------------------
     def write(self, cur: psycopg.Cursor[Any], generation: int, sink: RowSink) -> None:
         names = schema.names(generation)
-        episodes = list(sink.upserts.get("episodes", {}).values())
+        episodes = [_episode_row(e) for e in sink.upserts.get("episodes", {}).values()]
         if episodes:
             upsert_rows(cur, names["episodes"], episodes, ("episode_id",))
         orders = [_order_row(o) for o in sink.upserts.get("orders", {}).values()]

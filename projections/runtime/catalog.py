@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
+from ledger.store.streams import stream_id
 from projections.runtime.base import Projection, ProjectionError
 
 
@@ -109,8 +110,25 @@ def save_states(
     )
 
 
+def save_snapshots(
+    cur: psycopg.Cursor[Any], name: str, generation: int, snapshots: list[tuple[Any, ...]]
+) -> None:
+    """Fold-state snapshots; ``max_occurred_at`` is read from the stream's own events."""
+    if not snapshots:
+        return
+    cur.executemany(
+        "INSERT INTO projection_snapshots (projection, generation, stream, version,"
+        " notification_id, recorded_at, max_occurred_at, state)"
+        " SELECT %s, %s, %s, %s, %s, %s, max(e.occurred_at), %s::jsonb FROM ledger_events e"
+        " WHERE e.originator_id = %s AND e.originator_version <= %s"
+        " ON CONFLICT DO NOTHING",
+        [(name, generation, stream, version, position, recorded_at, state, stream_id(stream),
+          version) for stream, version, position, recorded_at, state in snapshots],
+    )
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return orjson.dumps(value).decode()
 
 
 def report_status(

@@ -76,10 +76,11 @@ def switch(conn: psycopg.Connection[Any], projection: Projection, generation: in
         with conn.transaction():
             for table in projection.checksum_tables(old):
                 conn.execute(f"DROP TABLE IF EXISTS {table}".encode())
-            conn.execute(
-                "DELETE FROM projection_stream_states WHERE projection = %s AND generation = %s",
-                (projection.name, old),
-            )
+            for table in ("projection_stream_states", "projection_snapshots"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE projection = %s AND generation = %s".encode(),
+                    (projection.name, old),
+                )
     return old
 
 

@@ -1,0 +1,90 @@
+"""Response building blocks and the query parameters every list shares.
+
+Decimals leave the API as strings (``"14.4"``), never JSON numbers, and the schema says
+so with a pattern: clients in languages with binary floats cannot lose a digit, and
+schema-driven fuzzers do not send ``""`` where a number is expected. Datetimes are aware
+and rendered in UTC (the API's sessions run with ``timezone=UTC``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+from fastapi import Query
+
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+def _decimal_text(value: Decimal) -> str:
+    # 'f' keeps the stored scale and never switches to exponent form (0E-10 -> 0.0000000000).
+    return format(value, "f")
+
+
+DecimalStr = Annotated[
+    Decimal,
+    PlainSerializer(_decimal_text, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN}),
+]
+
+
+class Out(BaseModel):
+    """Base of response models: immutable, built from trusted rows."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class Quantity(Out):
+    """A decimal value with its UCUM unit (``{"value": "14.4", "unit": "mL/h"}``)."""
+
+    value: DecimalStr
+    unit: str | None
+
+
+def quantity(row: dict[str, Any], column: str, unit_column: str | None = None) -> Quantity | None:
+    value = row.get(column)
+    if value is None:
+        return None
+    return Quantity(value=value, unit=row.get(unit_column or f"{column}_unit"))
+
+
+T = TypeVar("T")
+
+
+class Page(Out, Generic[T]):
+    """One page of a list, the cursor of the next one, and the event position it reflects."""
+
+    items: list[T]
+    next_cursor: str | None
+    position: int | None
+    deidentified: bool
+
+
+class Problem(Out):
+    detail: str
+
+
+Format = Literal["json", "csv", "ndjson"]
+
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_PAGE, description=f"Page size (at most {MAX_PAGE})")
+]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=1024, pattern=CURSOR_PATTERN,
+          description="``next_cursor`` of the previous page"),
+]
+FormatParam = Annotated[
+    Format,
+    Query(alias="format", description="json (a page), csv or ndjson (the page's items)"),
+]
+From = Annotated[
+    AwareDatetime | None, Query(alias="from", description="Start of the period (with offset)")
+]
+To = Annotated[
+    AwareDatetime | None, Query(alias="to", description="End of the period (with offset)")
+]
