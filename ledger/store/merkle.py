@@ -34,3 +34,39 @@ def merkle_root(items: Sequence[bytes]) -> bytes:
             paired.append(level[-1])
         level = paired
     return level[0]
+
+
+def inclusion_proof(items: Sequence[bytes], index: int) -> list[bytes]:
+    """RFC 6962 §2.1.1 audit path for ``items[index]`` (sibling hashes, leaf to root)."""
+    if not 0 <= index < len(items):
+        raise IndexError(index)
+    if len(items) == 1:
+        return []
+    split = 1
+    while split * 2 < len(items):
+        split *= 2
+    if index < split:
+        return [*inclusion_proof(items[:split], index), merkle_root(items[split:])]
+    return [*inclusion_proof(items[split:], index - split), merkle_root(items[:split])]
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes],
+                     root: bytes) -> bool:
+    """Recompute the root from a leaf and its audit path (RFC 9162 §2.1.3.2)."""
+    if not 0 <= index < size:
+        return False
+    fn, sn = index, size - 1
+    node = leaf_hash(leaf)
+    for sibling in path:
+        if sn == 0:
+            return False
+        if fn % 2 == 1 or fn == sn:
+            node = node_hash(sibling, node)
+            while fn % 2 == 0 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            node = node_hash(node, sibling)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and node == root

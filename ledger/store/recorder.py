@@ -184,6 +184,13 @@ class LedgerRecorder(PostgresApplicationRecorder):
             copy.set_types(_TYPES)
             for row in rows:
                 copy.write_row(row)
+        new_streams = [(r[6], r[0], r[6].split(":", 1)[0], r[4]) for r in rows if r[1] == 1]
+        if new_streams:
+            cur.executemany(
+                "INSERT INTO ledger_streams (stream, originator_id, kind, first_notification_id)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                new_streams,
+            )
         self._remember(heads, last_id)
         # In-batch duplicates point at the copy that was written.
         for index, result in enumerate(results):

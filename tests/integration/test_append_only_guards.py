@@ -35,6 +35,9 @@ def seeded(database: ConnectionParams) -> ConnectionParams:
             "INSERT INTO ledger_source_positions (consumer, topic, partition, next_offset)"
             " VALUES ('g', 't', 0, 10)"
         )
+        conn.execute(
+            "INSERT INTO ledger_streams VALUES ('pump:default:P1', gen_random_uuid(), 'pump', 1)"
+        )
     return database
 
 
@@ -56,6 +59,9 @@ FORBIDDEN = [
     "DELETE FROM ledger_source_positions",
     "TRUNCATE ledger_source_positions",
     "UPDATE ledger_source_positions SET next_offset = 9",
+    "UPDATE ledger_streams SET kind = 'x'",
+    "DELETE FROM ledger_streams",
+    "TRUNCATE ledger_streams",
 ]
 
 

@@ -14,7 +14,14 @@ from ledger.store.chain import (
     encode_state,
     reference_canonical_json,
 )
-from ledger.store.merkle import EMPTY_ROOT, leaf_hash, merkle_root, node_hash
+from ledger.store.merkle import (
+    EMPTY_ROOT,
+    inclusion_proof,
+    leaf_hash,
+    merkle_root,
+    node_hash,
+    verify_inclusion,
+)
 
 
 def _rfc6962(items: list[bytes]) -> bytes:
@@ -83,3 +90,15 @@ def test_changing_any_leaf_changes_the_merkle_root() -> None:
         altered = list(items)
         altered[index] = hashlib.sha256(b"forged").digest()
         assert merkle_root(altered) != root
+
+
+@given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40), st.data())
+def test_an_inclusion_proof_recomputes_the_root_and_fails_for_any_other_leaf(
+    items: list[bytes], data: st.DataObject
+) -> None:
+    index = data.draw(st.integers(0, len(items) - 1))
+    root = merkle_root(items)
+    path = inclusion_proof(items, index)
+    assert verify_inclusion(items[index], index, len(items), path, root)
+    assert not verify_inclusion(b"\x00" * 31 + b"\x01", index, len(items), path, root) or \
+        items[index] == b"\x00" * 31 + b"\x01"
