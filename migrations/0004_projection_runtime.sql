@@ -21,7 +21,7 @@ CREATE TABLE projection_stream_states (
     projection      text   NOT NULL,
     generation      int    NOT NULL,
     stream          text   NOT NULL,
-    notification_id bigint NOT NULL,  -- last event folded into this state
+    last_position   bigint NOT NULL,  -- last event folded into this state
     state           jsonb  NOT NULL,
     PRIMARY KEY (projection, generation, stream)
 );

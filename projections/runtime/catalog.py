@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg.rows import tuple_row
-from psycopg.types.json import Jsonb
 
 from ledger.store.streams import stream_id
 from projections.runtime.base import Projection, ProjectionError
+from projections.runtime.sql import upsert_rows
 
 
 class ConcurrentRunner(ProjectionError):
@@ -98,16 +98,11 @@ def save_states(
 ) -> None:
     if not states:
         return
-    cur.executemany(
-        "INSERT INTO projection_stream_states (projection, generation, stream, notification_id,"
-        " state) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (projection, generation, stream)"
-        " DO UPDATE SET state = EXCLUDED.state, notification_id = EXCLUDED.notification_id"
-        " WHERE projection_stream_states.notification_id < EXCLUDED.notification_id",
-        [
-            (name, generation, stream, pos, Jsonb(state, dumps=_dumps))
-            for stream, (pos, state) in states.items()
-        ],
-    )
+    upsert_rows(cur, "projection_stream_states", [
+        {"projection": name, "generation": generation, "stream": stream,
+         "last_position": position, "state": _dumps(state)}
+        for stream, (position, state) in states.items()
+    ], ("projection", "generation", "stream"))
 
 
 def save_snapshots(
