@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+import observability
 from ledger.settings import LedgerSettings
 from ledger_cli import runtime
 from ledger_cli.progress import say
@@ -43,6 +44,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 def run_project(args: argparse.Namespace, settings: LedgerSettings) -> int:
     params = runtime.database(settings)
     projections = registry.build(args.names or None)
+    if not args.once:
+        observability.start_process_metrics(settings, "project", conninfo=params.conninfo)
     if args.once:
         summary: dict[str, Any] = {}
         for projection in projections:

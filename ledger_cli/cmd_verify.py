@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
+import observability
 from ledger.settings import LedgerSettings
 from ledger.store.checkpoints import create_checkpoint, export_checkpoints, read_export
 from ledger.store.verify import verify
@@ -41,8 +43,11 @@ def run_verify(args: argparse.Namespace, settings: LedgerSettings) -> int:
     params = runtime.database(settings)
     exported = read_export(args.checkpoints) if args.checkpoints else None
     progress = Progress("verify")
+    started = time.monotonic()
     report = verify(params.conninfo, exported=exported, progress=progress.update)
     progress.finish()
+    observability.record_verify(report.summary(), settings,
+                                duration_seconds=time.monotonic() - started)
     for problem in report.problems[:50]:
         where = " ".join(
             f"{k}={v}" for k, v in (
