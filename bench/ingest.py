@@ -31,6 +31,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -135,20 +136,36 @@ def bench_database(url: str | None) -> Iterator[ConnectionParams]:
                 sql.Identifier(name)))
 
 
-def settled_offsets(params: ConnectionParams, group: str) -> int:
-    with psycopg.connect(params.conninfo) as conn:
-        row = conn.execute(
+class Positions:
+    """Offsets settled in PostgreSQL for a group, read on one kept-open connection."""
+
+    def __init__(self, params: ConnectionParams):
+        self.conn = psycopg.connect(params.conninfo, autocommit=True)
+
+    def settled(self, group: str) -> int:
+        row = self.conn.execute(
             "SELECT coalesce(sum(next_offset), 0)::bigint FROM ledger_source_positions"
             " WHERE consumer = %s", (group,),
         ).fetchone()
-    return int(row[0]) if row else 0
+        return int(row[0]) if row else 0
+
+    def wait(self, group: str, target: int, consumers: Consumers, label: str) -> None:
+        progress = Progress(label)
+        while (done := self.settled(group)) < target:
+            consumers.check()
+            progress.update(done, target)
+            time.sleep(0.05)
+        progress.finish()
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def copy_baseline(params: ConnectionParams, events: list[dict[str, Any]]) -> float:
     """Raw COPY of the same rows (id, stream key, type, time, jsonb payload) in one txn."""
     rows = [
-        (e["event_id"], message_key(e).decode() if message_key(e) else "", e["type"],
-         e["occurred_at"], json.dumps(e))
+        (e["event_id"], (message_key(e) or b"").decode(), e["type"], e["occurred_at"],
+         json.dumps(e))
         for e in events
     ]
     with psycopg.connect(params.conninfo) as conn:
@@ -180,6 +197,9 @@ class Consumers:
 
     def __init__(self, count: int, broker: TansuBroker, params: ConnectionParams, topic: str,
                  dlq: str, group: str, max_poll_records: int):
+        # The logs live as long as the processes, closed in stop().
+        self.logs = [tempfile.NamedTemporaryFile(prefix="bench-consume-", suffix=".log")  # noqa: SIM115
+                     for _ in range(count)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
         env.update(
             LEDGER_DATABASE_URL=params.url(), LEDGER_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap,
@@ -190,10 +210,17 @@ class Consumers:
             subprocess.Popen(
                 [sys.executable, "-m", "ledger_cli.main", "consume", "--topic", topic,
                  "--group", group, "--deadletter-topic", dlq],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+                env=env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
             )
-            for _ in range(count)
+            for log in self.logs
         ]
+
+    def check(self) -> None:
+        """Fail loudly, with its log, when a consumer died."""
+        for process, log in zip(self.processes, self.logs, strict=True):
+            if process.poll() is not None:
+                tail = Path(log.name).read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"ledger consume exited {process.returncode}:\n{tail}")
 
     def stop(self) -> list[dict[str, Any]]:
         summaries = []
@@ -204,11 +231,14 @@ class Consumers:
             if process.returncode != 0:
                 raise RuntimeError(f"ledger consume exited {process.returncode}")
             summaries.append(json.loads(out.strip().splitlines()[-1]))
+        for log in self.logs:
+            log.close()
         return summaries
 
 
-def ingest_run(broker: TansuBroker, params: ConnectionParams, events: list[dict[str, Any]],
-               args: argparse.Namespace, rep: int) -> tuple[float, float]:
+def ingest_run(broker: TansuBroker, params: ConnectionParams, positions: Positions,
+               events: list[dict[str, Any]], args: argparse.Namespace, rep: int
+               ) -> tuple[float, float]:
     topic = broker.create_topic(partitions=args.partitions, prefix="bench")
     dlq = broker.create_topic(prefix="bench-dlq")
     rate = produce(broker, topic, events, f"rep {rep}: produce")
@@ -221,7 +251,8 @@ def ingest_run(broker: TansuBroker, params: ConnectionParams, events: list[dict[
     total = len(events)
     try:
         while True:
-            done = settled_offsets(params, group)
+            consumers.check()
+            done = positions.settled(group)
             now = time.perf_counter()
             if done and first is None:
                 first = (now, done)
@@ -241,8 +272,8 @@ def ingest_run(broker: TansuBroker, params: ConnectionParams, events: list[dict[
     return events_per_s, p99
 
 
-def latency_run(broker: TansuBroker, params: ConnectionParams, maker: EventMaker,
-                args: argparse.Namespace) -> tuple[float, float]:
+def latency_run(broker: TansuBroker, params: ConnectionParams, positions: Positions,
+                maker: EventMaker, args: argparse.Namespace) -> tuple[float, float]:
     topic = broker.create_topic(partitions=args.partitions, prefix="lat")
     dlq = broker.create_topic(prefix="lat-dlq")
     group = f"lat-{uuid.uuid4().hex[:8]}"
@@ -251,8 +282,7 @@ def latency_run(broker: TansuBroker, params: ConnectionParams, maker: EventMaker
     try:
         warmup = maker.event(0)
         producer.send(topic, json.dumps(warmup).encode(), key=message_key(warmup)).get(30)
-        while settled_offsets(params, group) < 1:
-            time.sleep(0.05)
+        positions.wait(group, 1, consumers, "latency: consumer joining")
         count = int(args.latency_rate * args.latency_seconds)
         events = maker.batch(count)
         sent: dict[str, float] = {}
@@ -267,8 +297,7 @@ def latency_run(broker: TansuBroker, params: ConnectionParams, maker: EventMaker
             progress.update(index, count)
         producer.flush(timeout=60)
         progress.finish()
-        while settled_offsets(params, group) < count + 1:
-            time.sleep(0.05)
+        positions.wait(group, count + 1, consumers, "latency: settling")
     finally:
         producer.close(timeout=5)
         consumers.stop()
@@ -283,12 +312,17 @@ def latency_run(broker: TansuBroker, params: ConnectionParams, maker: EventMaker
     return _quantile(latencies, 0.50), _quantile(latencies, 0.99)
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _quantile(ordered: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered)) - 1))]
 
 
 def profile_consumer(broker: TansuBroker, params: ConnectionParams,
                      events: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    positions = Positions(params)
     """One in-process consumer over ``events`` under cProfile; the top functions as text."""
     from consumers.kafka.config import IngestConfig, KafkaConnection
     from consumers.kafka.consumer import KafkaIngestor
@@ -305,13 +339,14 @@ def profile_consumer(broker: TansuBroker, params: ConnectionParams,
         ingestor = KafkaIngestor(store, config)
 
         def stop_when_done() -> None:
-            while settled_offsets(params, config.group_id) < len(events):
+            while positions.settled(config.group_id) < len(events):
                 time.sleep(0.05)
             ingestor.stop()
 
         threading.Thread(target=stop_when_done, daemon=True).start()
         profiler = cProfile.Profile()
         profiler.runcall(ingestor.run)
+    positions.close()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("tottime").print_stats(25)
@@ -336,21 +371,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="also profile an in-process consumer (cProfile) and print it")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the broker is stopped and the database dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     ingest, batch_p99, baseline = [], [], []
-    with bench_database(args.database_url) as params, running_tansu() as broker:
+    with bench_database(args.database_url) as params, running_tansu() as broker, \
+            contextlib.closing(Positions(params)) as positions:
         say(f"database {params.dbname} on {params.host}:{params.port}; Tansu at "
-            f"{broker.bootstrap}; {os.cpu_count()} CPUs")
+            f"{broker.bootstrap}; {os.cpu_count()} CPUs; load average {_load()}")
         for rep in range(1, args.repeat + 1):
             maker = EventMaker(args.pumps, seed=rep)
             events = maker.batch(args.events)
-            rate, p99 = ingest_run(broker, params, events, args, rep)
+            rate, p99 = ingest_run(broker, params, positions, events, args, rep)
             ingest.append(rate)
             batch_p99.append(p99)
             copy_rate = copy_baseline(params, events)
             baseline.append(copy_rate)
             say(f"rep {rep}: raw COPY of the same rows at {copy_rate:,.0f}/s")
-        p50, p99 = latency_run(broker, params, EventMaker(args.pumps, seed=99), args)
+        p50, p99 = latency_run(broker, params, positions, EventMaker(args.pumps, seed=99),
+                               args)
         say(f"produce-to-stored latency at {args.latency_rate:.0f} events/s: "
             f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
         if args.profile:
@@ -361,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
                 "SELECT count(*), count(DISTINCT event_id) FROM ledger_events").fetchone()
         say(f"ledger holds {row[0] if row else 0:,} rows, {row[1] if row else 0:,} distinct ids")
 
+    say(f"load average at the end: {_load()} (other work on the machine skews every figure)")
     events_per_s = statistics.median(ingest)
     baseline_per_s = statistics.median(baseline)
     say(f"ingest events/s per rep: {', '.join(f'{r:,.0f}' for r in ingest)}; "

@@ -7,10 +7,10 @@ packages reads the environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -63,4 +63,145 @@ class LedgerSettings(BaseSettings):
         default_factory=dict,
         description="Extra kafka-python client settings passed through verbatim (JSON object), "
         'e.g. {"ssl_check_hostname": false, "client_id": "ledger-1"}',
+    )
+
+    # Auditor query API (``ledger serve``, projections/api).
+    api_host: str = Field(default="127.0.0.1", description="Address ``ledger serve`` binds")
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_pool_size: int = Field(default=4, ge=1, le=64, description="API connection pool size")
+    api_statement_timeout_ms: int = Field(
+        default=5_000, ge=100, description="Server-side limit on any one API query"
+    )
+    api_pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key (at least 32 characters) for pseudonymous patient tokens. Unset: "
+        "a random key is generated once into data_dir/api-pseudonym.key and reused.",
+    )
+    api_key_cache_seconds: float = Field(
+        default=10.0, ge=0, le=300,
+        description="How long a verified API key is trusted without asking the database "
+        "(revocation takes effect within this time)",
+    )
+    api_audit_sealer: bool = Field(
+        default=True, description="Seal access records into the ledger from the API process"
+    )
+    api_audit_seal_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    api_ready_max_lag_seconds: float = Field(
+        default=60.0, ge=0, description="Projection lag above which /v1/ready says degraded"
+    )
+
+    # Operations (issue 12): logs, metrics, PostgreSQL TLS. See docs/operations.md.
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: human-readable lines; json: one JSON object per line with fixed "
+        "fields (docs/operations.md) and no PHI at INFO and above",
+    )
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="Port of the Prometheus /metrics endpoint of long-running processes "
+        "(consume, project, mllp, publish-docs); 0 disables it. `serve` exposes /metrics on "
+        "the API port instead.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the /metrics endpoint binds (0.0.0.0 in containers)",
+    )
+    metrics_db_interval_seconds: float = Field(
+        default=5.0, ge=0, le=300,
+        description="Minimum time between two reads of projection_status and discrepancy "
+        "counts for /metrics (scrapes in between get the cached values)",
+    )
+    metrics_pushgateway_url: str | None = Field(
+        default=None,
+        description="Prometheus Pushgateway URL; `ledger verify` pushes its result there "
+        "(for verify runs as a CronJob, which cannot be scraped)",
+    )
+    verify_result_file: Path | None = Field(
+        default=None,
+        description="Where `ledger verify` records its last result for /metrics of the other "
+        "processes (default: data_dir/verify-last.json)",
+    )
+    database_sslmode: (
+        Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None
+    ) = Field(
+        default=None,
+        description="libpq sslmode for every PostgreSQL connection; verify-full in production",
+    )
+    database_sslrootcert: Path | None = Field(
+        default=None,
+        description="CA certificate(s) that signed the PostgreSQL server's certificate",
+    )
+    database_sslcert: Path | None = Field(
+        default=None, description="Client certificate, when the server requires one"
+    )
+    database_sslkey: Path | None = Field(default=None, description="Client certificate's key")
+
+    # HL7 v2 IHE PCD edge (consumers/hl7, ``ledger import-hl7`` / ``ledger mllp``; docs/hl7.md).
+    hl7_kafka_topic: str = Field(
+        default="infusion.hl7.raw.v1",
+        description="Topic the MLLP listener publishes raw HL7 to; ``ledger consume`` "
+        "translates it when it is among the consumed topics",
+    )
+    hl7_profile_oids: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Extra MSH-21 profile OIDs per transaction (JSON), added to the built-in '
+        'allow-list, e.g. {"PCD-01": ["1.2.3.4"]}; transactions PCD-01, PCD-03, PCD-04, PCD-10',
+    )
+    hl7_require_profile_oid: bool = Field(
+        default=False, description="Refuse messages whose MSH-21 names no allow-listed OID"
+    )
+    hl7_local_timezone: str | None = Field(
+        default=None,
+        description="IANA zone for HL7 timestamps sent without a UTC offset. Unset: MSH-7's "
+        "offset is used, and a message whose MSH-7 has none is dead-lettered",
+    )
+    hl7_facility_id: str | None = Field(
+        default=None, description="subject.facility_id stamped on translated events"
+    )
+    hl7_default_channel: str = Field(
+        default="1", description="Channel for a PCD-03 program whose pump id names none"
+    )
+    hl7_pcd01_derive_transitions: bool = Field(
+        default=False,
+        description="Derive started/paused/rate_changed... from successive PCD-01 snapshots "
+        "(only for sites without an IPEC PCD-10 feed)",
+    )
+    hl7_mllp_host: str = Field(default="127.0.0.1", description="Address ``ledger mllp`` binds")
+    hl7_mllp_port: int = Field(default=2575, ge=0, le=65535)
+    hl7_mllp_sink: str = Field(
+        default="kafka",
+        description="``kafka``: publish raw messages to hl7_kafka_topic; ``ledger``: translate "
+        "and append in the listener",
+    )
+    hl7_mllp_max_message_bytes: int = Field(default=1_048_576, ge=1024)
+    hl7_mllp_tls_certfile: str | None = Field(default=None, description="PEM cert: enables TLS")
+    hl7_mllp_tls_keyfile: str | None = None
+    hl7_mllp_tls_cafile: str | None = Field(
+        default=None, description="CA bundle: when set, clients must present a certificate"
+    )
+
+    # EHR documentation feed (``ledger publish-docs``, ``ledger docs-gaps``; issue 9).
+    docs_publish_target: Literal["http", "kafka"] = Field(
+        default="http",
+        description="Where ``ledger publish-docs`` sends the documentation outbox: a FHIR "
+        "R4 server (docs_fhir_base_url) or the Kafka topic docs_kafka_topic",
+    )
+    docs_fhir_base_url: str | None = Field(
+        default=None, description="FHIR R4 base URL, e.g. https://ehr.example.org/fhir"
+    )
+    docs_fhir_auth_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to the FHIR server (unset: none)"
+    )
+    docs_fhir_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    docs_kafka_topic: str = "infusion.documentation.v1"
+    docs_publish_batch_size: int = Field(default=100, ge=1, le=10_000)
+    docs_publish_retry_max_seconds: float = Field(
+        default=60.0, gt=0, description="Longest back-off between retries of one delivery"
+    )
+    docs_gap_grace_minutes: int = Field(
+        default=60, ge=0, description="R20/R21: minutes a start or rate change may stay "
+        "unvalidated before ``ledger docs-gaps`` lists it"
+    )
+    docs_ack_grace_minutes: int = Field(
+        default=15, ge=0, description="Minutes an enqueued entry may stay unacknowledged"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 from ledger.store.application import LedgerApplication, application_env
@@ -27,11 +27,17 @@ class EventStore:
         self.recorder = cast(LedgerRecorder, self.app.recorder)
 
     def append(
-        self, items: Sequence[Incoming], positions: Sequence[SourcePosition] = ()
+        self,
+        items: Sequence[Incoming],
+        positions: Sequence[SourcePosition] = (),
+        *,
+        before_commit: Callable[[list[AppendResult]], None] | None = None,
     ) -> list[AppendResult]:
+        """``before_commit(outcomes)`` runs inside the transaction, after the events are
+        written and before the positions are: if it raises, nothing of the batch commits."""
         if not items and not positions:
             return []
-        return self.recorder.append(prepare(items), positions)
+        return self.recorder.append(prepare(items), positions, before_commit)
 
     def source_positions(self, consumer: str, topic: str) -> dict[int, int]:
         """``{partition: next_offset}`` stored for a consumer and topic."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
 from uuid import UUID
@@ -68,12 +68,15 @@ class LedgerRecorder(PostgresApplicationRecorder):
         )
 
     def append(
-        self, prepared: Sequence[PreparedEvent], positions: Sequence[SourcePosition] = ()
+        self,
+        prepared: Sequence[PreparedEvent],
+        positions: Sequence[SourcePosition] = (),
+        before_commit: Callable[[list[AppendResult]], None] | None = None,
     ) -> list[AppendResult]:
         """Append a batch in one transaction; retry briefly when the connection drops."""
         for attempt in range(1, _RETRIES + 1):
             try:
-                return self._append_once(prepared, positions)
+                return self._append_once(prepared, positions, before_commit)
             except BaseException as exc:
                 # Whatever this transaction did is rolled back: forget the heads it cached.
                 self._heads.clear()
@@ -88,7 +91,10 @@ class LedgerRecorder(PostgresApplicationRecorder):
         raise AssertionError("unreachable")
 
     def _append_once(
-        self, prepared: Sequence[PreparedEvent], positions: Sequence[SourcePosition]
+        self,
+        prepared: Sequence[PreparedEvent],
+        positions: Sequence[SourcePosition],
+        before_commit: Callable[[list[AppendResult]], None] | None,
     ) -> list[AppendResult]:
         table = f"{self.datastore.schema}.{self.events_table_name}"
         with self.datastore.get_connection() as conn, conn.transaction():
@@ -96,10 +102,15 @@ class LedgerRecorder(PostgresApplicationRecorder):
             results, fresh = self._classify(cur, table, prepared)
             if fresh:
                 self._write(cur, table, fresh, results)
+            outcomes = [r for r in results if r is not None]
+            if before_commit is not None:
+                # e.g. the Kafka consumer confirms conflicts' dead letters here, so the
+                # positions below can share this transaction: if it raises, nothing commits.
+                before_commit(outcomes)
             self._record_positions(cur, positions)
             if fresh:
                 cur.execute(f"NOTIFY {self.channel_name}")
-        return [r for r in results if r is not None]
+        return outcomes
 
     def _classify(
         self, cur: psycopg.Cursor[Any], table: str, prepared: Sequence[PreparedEvent]

@@ -32,6 +32,7 @@ from ledger.contract import parse_event
 from ledger.store.database import ConnectionParams
 from ledger.store.event_store import EventStore
 from ledger.store.types import Incoming, Origin
+from ledger_cli.main import main as cli_main
 from tests.support.tansu import Message, TansuBroker, tansu_for_librdkafka, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.integration]
@@ -317,7 +318,7 @@ class CrashingOnConflictReports:
         self.inner.close(timeout=timeout)
 
 
-def test_a_crash_between_the_append_and_the_conflict_report_replays_without_loss_or_doubles(
+def test_a_crash_while_reporting_a_conflict_commits_nothing_and_the_replay_loses_nothing(
     tansu: TansuBroker, database: ConnectionParams, fresh_event: EventFactory
 ) -> None:
     topic, dlq = tansu.create_topic(partitions=1), tansu.create_topic(prefix="dlq")
@@ -349,8 +350,9 @@ def test_a_crash_between_the_append_and_the_conflict_report_replays_without_loss
     thread.join(timeout=60)
     store.close()
     assert outcome and isinstance(outcome[0], SimulatedCrash)
-    # The events of the batch are in, its position is not, and nothing was reported yet.
-    assert ledger_rows(database) == (21, 21)
+    # The conflict report failed inside the batch's transaction: none of the batch committed,
+    # neither its events nor its position.
+    assert ledger_rows(database) == (1, 1)
     assert stored_positions(database, config.group_id, topic) == {}
 
     with ingesting(database, config) as ingestor:
@@ -358,7 +360,7 @@ def test_a_crash_between_the_append_and_the_conflict_report_replays_without_loss
                    what="the replay to settle")
 
     assert ledger_rows(database) == (21, 21)
-    assert (ingestor.metrics.duplicates, ingestor.metrics.conflicts) == (20, 1)
+    assert (ingestor.metrics.duplicates, ingestor.metrics.conflicts) == (0, 1)
     letters = read_deadletters(config.connection, dlq)
     assert [(letter.origin, letter.code) for letter in letters] == [(conflict_origin, "conflict")]
 
@@ -369,3 +371,56 @@ def _crash_of(run: Callable[[], Any]) -> BaseException:
     except BaseException as exc:
         return exc
     return AssertionError("the consumer returned without crashing")
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """``ledger ARGV`` in this process (settings from the environment); code and stdout."""
+    capsys.readouterr()
+    code = cli_main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_deadletter_list_show_and_resubmit_ingest_a_refused_message_exactly_once(
+    tansu: TansuBroker, database: ConnectionParams, fresh_event: EventFactory,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    topic, dlq = tansu.create_topic(partitions=2), tansu.create_topic(prefix="dlq")
+    monkeypatch.setenv("LEDGER_KAFKA_BOOTSTRAP_SERVERS", tansu.bootstrap)
+    monkeypatch.setenv("LEDGER_KAFKA_DEADLETTER_TOPIC", dlq)
+    # What an older consumer refused before the contract learned this type: valid now.
+    refused_then = fresh_event("infusion.started", pump="dl-1")
+    then_origin = f"{topic}:1:4242"
+    tansu.produce(dlq, [(message_key(refused_then), json.dumps(refused_then).encode(), [
+        ("traceparent", b"00-feed-01"), ("x-error-code", b"unknown_type"),
+        ("x-error-detail", b"type: unknown event type"), ("x-origin", then_origin.encode()),
+        ("x-error-kind", b"rejected"),
+    ])])
+    [bad] = tansu.produce(topic, [(b"P-dl-2", b"{not json", [])])
+    bad_origin = f"{topic}:{bad.partition}:{bad.offset}"
+    config = config_for(tansu, topic, dlq)
+
+    with ingesting(database, config) as ingestor:
+        wait_until(lambda: ingestor.metrics.rejected == 1, timeout=60, what="the bad message")
+
+        code, out = run_cli(capsys, "deadletter", "list", "--json")
+        assert code == 0
+        listed = {row["origin"]: row for row in map(json.loads, out.splitlines())}
+        assert listed[bad_origin]["code"] == "invalid_json"
+        assert listed[then_origin]["event_id"] == refused_then["event_id"]
+
+        code, out = run_cli(capsys, "deadletter", "show", then_origin)
+        assert code == 0
+        assert "unknown_type" in out and "traceparent=00-feed-01" in out
+
+        for _ in range(2):  # a second re-submission must change nothing
+            code, out = run_cli(capsys, "deadletter", "resubmit", then_origin)
+            assert code == 0
+            assert json.loads(out.splitlines()[-1]) == {"resubmitted": 1, "skipped": 0}
+        wait_until(lambda: ingestor.metrics.duplicates == 1, timeout=60,
+                   what="both re-submissions to be settled")
+
+    assert ingestor.metrics.ingested == 1
+    assert ledger_rows(database) == (1, 1)
+    with psycopg.connect(database.conninfo) as conn:
+        stored = conn.execute("SELECT event_id::text FROM ledger_events").fetchall()
+    assert stored == [(refused_then["event_id"],)]

@@ -7,20 +7,16 @@ Waits are on stored positions and on what the processes log, never on fixed slee
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import uuid
-from typing import Any
 
 import psycopg
 import pytest
 
-from consumers.kafka.config import KafkaConnection
-from consumers.kafka.deadletter_reader import read_deadletters
 from ledger.store.database import ConnectionParams
 from tests.integration.test_kafka_ingest import (
     EventFactory,
@@ -155,50 +151,3 @@ def test_when_one_of_two_consumers_in_a_group_is_killed_the_other_takes_over_its
         b.close()
 
     assert ledger_rows(database) == (8000, 8000)
-
-
-def test_deadletter_commands_list_show_and_resubmit_a_refused_message_exactly_once(
-    tansu: TansuBroker, database: ConnectionParams, fresh_event: EventFactory
-) -> None:
-    topic, dlq = tansu.create_topic(partitions=2), tansu.create_topic(prefix="dlq")
-    env, group = kafka_env(tansu, database), f"g-{uuid.uuid4().hex[:8]}"
-    # What an older consumer refused before the contract learned this type: valid now.
-    refused_then = fresh_event("infusion.started", pump="dl-1")
-    then_origin = f"{topic}:1:4242"
-    tansu.produce(dlq, [(b"P-dl-1", json.dumps(refused_then).encode(), [
-        ("traceparent", b"00-feed-01"), ("x-error-code", b"unknown_type"),
-        ("x-error-detail", b"type: unknown event type"), ("x-origin", then_origin.encode()),
-        ("x-error-kind", b"rejected"),
-    ])])
-    [bad] = tansu.produce(topic, [(b"P-dl-2", b"{not json", [])])
-    bad_origin = f"{topic}:{bad.partition}:{bad.offset}"
-
-    consumer = ConsumerProcess(env, topic, dlq, group)
-    try:
-        connection = KafkaConnection(tansu.bootstrap)
-        wait_until(lambda: len(read_deadletters(connection, dlq, idle_timeout_s=1)) == 2,
-                   timeout=60, what="the bad message in the dead-letter topic")
-        cli: dict[str, Any] = {"database": database, "env": kafka_env(tansu, database)}
-
-        listed = ledger("deadletter", "list", "--topic", dlq, "--json", **cli)
-        assert listed.code == 0, listed.stderr
-        rows = {r["origin"]: r for r in map(json.loads, listed.stdout.splitlines())}
-        assert rows[bad_origin]["code"] == "invalid_json"
-        assert rows[then_origin]["event_id"] == refused_then["event_id"]
-
-        shown = ledger("deadletter", "show", then_origin, "--topic", dlq, **cli)
-        assert shown.code == 0 and "unknown_type" in shown.stdout
-        assert "traceparent=00-feed-01" in shown.stdout
-
-        for _ in range(2):  # a second re-submission must change nothing
-            again = ledger("deadletter", "resubmit", then_origin, "--topic", dlq, **cli)
-            assert again.code == 0, again.stderr
-        wait_until(lambda: sum(stored_positions(database, group, topic).values()) == 3,
-                   timeout=60, what="the bad message and both re-submissions to be settled")
-        assert consumer.terminate() == 0, consumer.log()
-    finally:
-        consumer.close()
-
-    summary = json.loads(consumer.process.stdout.read().splitlines()[-1])  # type: ignore[union-attr]
-    assert (summary["ingested"], summary["duplicates"]) == (1, 1)
-    assert stored_event_ids(database) == [refused_then["event_id"]]
