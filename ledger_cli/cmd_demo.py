@@ -181,15 +181,13 @@ class _Pipeline:
             speedup=self.args.speedup, truth_path=self.args.truth, stop=self.stop,
             on_progress=progress)
 
-    def _serve(self) -> str | None:
-        try:
-            import uvicorn
+    def _serve(self) -> str:
+        import uvicorn
 
-            from projections.api.app import create_app
-        except ImportError:
-            say("auditor API not available in this build; continuing without it")
-            return None
-        server = uvicorn.Server(uvicorn.Config(create_app(self.settings), host="127.0.0.1",
+        from projections.api.app import create_app
+
+        server = uvicorn.Server(uvicorn.Config(create_app(self.settings, self.params),
+                                               host="127.0.0.1",
                                                port=self.args.port, log_level="warning"))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread("serve", server.run)

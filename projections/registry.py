@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from projections.alarms.projection import AlarmsProjection
 from projections.ders.projection import DersProjection
+from projections.discrepancies.projection import DiscrepanciesProjection
+from projections.documentation.projection import DocumentationProjection
 from projections.infusions.projection import InfusionsProjection
 from projections.runtime.base import Projection
 
@@ -14,6 +16,8 @@ FACTORIES: dict[str, Callable[[], Projection]] = {
     "infusions": InfusionsProjection,
     "alarms": AlarmsProjection,
     "ders": DersProjection,
+    "discrepancies": DiscrepanciesProjection,
+    "documentation": DocumentationProjection,
 }
 
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from psycopg_pool import AsyncConnectionPool
-
 from projections.api.keys import Principal
+from projections.api.queries import Pool
 
 Outcome = Literal["allowed", "denied", "error"]
 
@@ -76,7 +75,7 @@ class AccessContext:
 class AuditLog:
     """Writes access records; an exception here must stop the response (see SecuredRoute)."""
 
-    def __init__(self, pool: AsyncConnectionPool, key_fingerprint: str):
+    def __init__(self, pool: Pool, key_fingerprint: str):
         self.pool = pool
         self.key_fingerprint = key_fingerprint
 

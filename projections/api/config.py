@@ -35,12 +35,16 @@ class ApiConfig:
 
     @property
     def key_fingerprint(self) -> str:
-        """Names the pseudonym key without revealing it (tokens are scoped by it)."""
-        return hashlib.sha256(b"fingerprint:" + self.pseudonym_key).hexdigest()[:16]
+        return key_fingerprint(self.pseudonym_key)
 
     @property
     def conninfo(self) -> str:
         return self.connection.conninfo
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Names the pseudonym key without revealing it (tokens are scoped by it)."""
+    return hashlib.sha256(b"fingerprint:" + key).hexdigest()[:16]
 
 
 def pseudonym_key(settings: LedgerSettings) -> bytes:

@@ -17,9 +17,8 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from projections.api.audit import AccessContext
+from projections.api.queries import Pool
 
 TOKEN_PATTERN = r"^pt_[0-9a-f]{32}$"
 _TOKEN = re.compile(TOKEN_PATTERN)
@@ -37,7 +36,7 @@ def is_token(value: str) -> bool:
 class Pseudonyms:
     """Tokens under one key; token → patient resolution for tokens this API handed out."""
 
-    def __init__(self, key: bytes, fingerprint: str, pool: AsyncConnectionPool | None = None):
+    def __init__(self, key: bytes, fingerprint: str, pool: Pool | None = None):
         self._key = key
         self.fingerprint = fingerprint
         self.pool = pool
@@ -53,6 +52,8 @@ class Pseudonyms:
             message = f"{facility_id}\x1f{patient_id}".encode()
             token = "pt_" + hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
             _remember(self._tokens, pair, token)
+            # A token handed out is one the caller may send back: resolve it from memory.
+            _remember(self._resolved, token, pair)
         return token
 
     def needs_registration(self, token: str) -> bool:
@@ -61,6 +62,14 @@ class Pseudonyms:
     def registered(self, tokens: list[str]) -> None:
         for token in tokens:
             _remember(self._registered, token, None)
+
+    def cached(self, token: str) -> tuple[str, str] | None:
+        return self._resolved.get(token)
+
+    def learned(self, token: str, pair: tuple[str, str]) -> None:
+        """A token resolved elsewhere (inside a query): it is registered, by definition."""
+        _remember(self._resolved, token, pair)
+        _remember(self._registered, token, None)
 
     async def resolve(self, token: str) -> tuple[str, str] | None:
         """``(facility_id, patient_id)`` behind a token this API issued under this key."""
@@ -79,7 +88,7 @@ class Pseudonyms:
         if row is None:
             return None
         pair = (row["facility_id"], row["patient_id"])
-        _remember(self._resolved, token, pair)
+        self.learned(token, pair)
         return pair
 
 
@@ -143,11 +152,11 @@ class Disclosure:
             return value.replace(patient_id, token)
         return value
 
-    def redact(self, value: str | None) -> str | None:
-        """A string that may name patients this request touched, with ids replaced."""
+    def redact(self, value: str | None, patients: list[tuple[str, str]]) -> str | None:
+        """A string that may name the given patients, with their ids replaced by tokens."""
         if value is None or self.identified:
             return value
-        for facility, patient_id in list(self.access.patients):
+        for facility, patient_id in patients:
             if patient_id in value:
                 value = value.replace(patient_id, self.pseudonyms.token(facility, patient_id))
         return value

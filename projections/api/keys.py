@@ -21,7 +21,8 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+
+from projections.api.queries import Pool
 
 PREFIX = "ilk_"
 _TOKEN = re.compile(r"^ilk_(?P<key_id>[0-9a-f]{16})_[A-Za-z0-9_-]{43}$")
@@ -102,7 +103,7 @@ def revoke_key(conn: psycopg.Connection[Any], key_id: str) -> bool:
 class KeyStore:
     """Resolves bearer tokens to principals, with a small time-bounded cache."""
 
-    def __init__(self, pool: AsyncConnectionPool, cache_seconds: float):
+    def __init__(self, pool: Pool, cache_seconds: float):
         self.pool = pool
         self.cache_seconds = cache_seconds
         # key_id -> (valid until, (hash, principal) or None for "no such active key")

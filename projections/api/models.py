@@ -8,16 +8,22 @@ and rendered in UTC (the API's sessions run with ``timezone=UTC``).
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 from fastapi import Query
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from ledger.contract.common import Timestamp
 
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 MAX_PAGE = 1000
-DEFAULT_PAGE = 100
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+#: Free-form filter values: anything but NUL, which PostgreSQL text cannot hold.
+TEXT_PATTERN = r"^[^\x00]+$"
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -36,6 +42,12 @@ class Out(BaseModel):
     """Base of response models: immutable, built from trusted rows."""
 
     model_config = ConfigDict(frozen=True)
+
+
+class In(BaseModel):
+    """Base of request bodies: unknown fields are an error, as in the event contract."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Quantity(Out):
@@ -68,6 +80,15 @@ class Problem(Out):
     detail: str
 
 
+def text_query(description: str | None = None, *, max_length: int = 200, alias: str | None = None
+               ) -> Any:
+    """A free-form text filter: non-empty, bounded, no NUL."""
+    return Query(min_length=1, max_length=max_length, pattern=TEXT_PATTERN,
+                 description=description, alias=alias)
+
+
+TextFilter = Annotated[str | None, text_query()]
+
 Format = Literal["json", "csv", "ndjson"]
 
 Limit = Annotated[
@@ -82,9 +103,23 @@ FormatParam = Annotated[
     Format,
     Query(alias="format", description="json (a page), csv or ndjson (the page's items)"),
 ]
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _calendar_date(value: Any) -> Any:
+    # Pydantic would read "0.5" as a Unix time; a day must be written as a day.
+    if isinstance(value, str) and not _DATE.match(value):
+        raise PydanticCustomError("date_format", "a date is written YYYY-MM-DD")
+    return value
+
+
+#: An RFC 3339 instant with an offset, the contract's rule (numbers and naive times refused).
+Instant = Timestamp
+Day = Annotated[date, BeforeValidator(_calendar_date)]
+
 From = Annotated[
-    AwareDatetime | None, Query(alias="from", description="Start of the period (with offset)")
+    Instant | None, Query(alias="from", description="Start of the period (with offset)")
 ]
 To = Annotated[
-    AwareDatetime | None, Query(alias="to", description="End of the period (with offset)")
+    Instant | None, Query(alias="to", description="End of the period (with offset)")
 ]

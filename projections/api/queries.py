@@ -19,7 +19,12 @@ from typing import Any
 from uuid import UUID
 
 from fastapi.exceptions import RequestValidationError
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
+
+#: The API's pool: autocommit connections that return rows as dicts.
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
 PROJECTION_POSITION = (
     "(SELECT min(notification_id) FROM projection_generations"
@@ -128,7 +133,7 @@ class PageResult:
 
 
 async def fetch_page(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     *,
     columns: str,
     source: str,
@@ -138,14 +143,17 @@ async def fetch_page(
     limit: int,
     position_sql: str = PROJECTION_POSITION,
     position_params: Sequence[Any] = (),
+    source_params: Sequence[Any] = (),
 ) -> PageResult:
-    """One keyset page of ``SELECT columns FROM source WHERE ...`` and its position."""
+    """One keyset page of ``SELECT columns FROM source WHERE ...`` and its position.
+
+    ``source`` may be a parenthesised subquery with its own ``source_params``."""
     keyset.after(cursor, where)
     statement = (
         f"SELECT {position_sql} AS _position, {columns} FROM {source}"
         f" WHERE {where.sql} ORDER BY {keyset.order_by} LIMIT %s"
     )
-    params = [*position_params, *where.params, limit + 1]
+    params = [*position_params, *source_params, *where.params, limit + 1]
     async with pool.connection() as conn:
         cur = await conn.execute(statement.encode(), params)
         rows = await cur.fetchall()
@@ -160,7 +168,7 @@ async def fetch_page(
 
 
 async def fetch_position(
-    pool: AsyncConnectionPool, projections: Sequence[str]
+    pool: Pool, projections: Sequence[str]
 ) -> int | None:
     async with pool.connection() as conn:
         cur = await conn.execute(f"SELECT {PROJECTION_POSITION} AS p".encode(), [list(projections)])

@@ -21,12 +21,14 @@ import re
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
+import psycopg
 from fastapi import HTTPException, Request, Response
-from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
+from psycopg_pool import PoolTimeout
 
 from projections.api.audit import AccessContext
 from projections.api.keys import Role
@@ -38,8 +40,14 @@ log = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
                     description="An API key created with `ledger api-key create --role ROLE`")
 
+#: Errors that mean "cannot answer now" (503), not "bug" (500): the database is unreachable
+#: or busy, or a projection has not created its view yet.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError, PoolTimeout, psycopg.errors.UndefinedTable,
+)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The request body could not be parsed"},
     401: {"model": Problem, "description": "Missing or unknown API key"},
     403: {"model": Problem, "description": "The key's role may not use this operation"},
     503: {"model": Problem, "description": "Database or audit log unavailable"},
@@ -47,13 +55,24 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def secured(
-    roles: Iterable[Role], *, audited: bool, responses: dict[int | str, dict[str, Any]] | None = None
+    roles: Iterable[Role],
+    *,
+    audited: bool,
+    responses: dict[int | str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for a route decorator: who may call it, and whether it is audited."""
     return {
         "openapi_extra": {"x-roles": [r.value for r in roles], "x-audited": audited},
         "responses": {**_ERRORS, **(responses or {})},
     }
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    """Every query parameter an operation declares, through its dependencies."""
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
 
 
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -71,9 +90,7 @@ class SecuredRoute(APIRoute):
         roles = frozenset(Role(r) for r in extra["x-roles"])
         audited = bool(extra.get("x-audited"))
         endpoint = self.path
-        allowed_query = {
-            field.alias for field in get_flat_dependant(self.dependant).query_params
-        }
+        allowed_query = _query_names(self.dependant)
 
         async def secured_handler(request: Request) -> Response:
             services = request.app.state.services
@@ -106,8 +123,10 @@ class SecuredRoute(APIRoute):
                 except RequestValidationError:
                     await _audit_failure(services, access, audited, 422)
                     raise
-                except Exception:
-                    await _audit_failure(services, access, audited, 500)
+                except Exception as exc:
+                    status = (503 if isinstance(exc, UNAVAILABLE)
+                              else 422 if isinstance(exc, psycopg.DataError) else 500)
+                    await _audit_failure(services, access, audited, status)
                     raise
             if audited:
                 try:

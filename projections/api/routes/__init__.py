@@ -1,0 +1,1 @@
+"""One router module per resource; each declares its roles and auditing per operation."""

@@ -1,0 +1,366 @@
+"""Who may receive what: R07 patient, R08 order, R09 stopped order, R25 omission, R27 duplicate.
+
+R07 compares the patient a channel serves with the order's patient at once (S1); a
+channel delivering with no association is a condition of absence (S2 after the grace).
+R08 (no active order at the start) waits a grace for an order arriving late, and resolves
+when an active order is linked later. R09 gives a channel the grace after the order was
+discontinued, held, completed or expired; R25 gives a continuous order until its expected
+start + T to be running. R27 flags the same drug started on a second channel of the
+patient unless two distinct active orders explain it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.store.reader import StoredRecord
+from projections.discrepancies import clock
+from projections.discrepancies.channels import (
+    active_extras,
+    explicit_link,
+    linked_order,
+    relink,
+    same_medication,
+    subject,
+)
+from projections.discrepancies.context import Context
+from projections.discrepancies.findings import Subject
+from projections.discrepancies.orders import active_at, begins
+from projections.discrepancies.rules import episode_condition
+from projections.discrepancies.rules.rate import check_episode
+from projections.discrepancies.world import patient_key, pump_key
+
+
+def _episode(ctx: Context, channel_key: str, episode_id: str
+             ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    entity = ctx.world.channels.get(channel_key)
+    extra = entity["x"].get(episode_id) if entity else None
+    return (entity, extra) if entity is not None and extra is not None else None
+
+
+# -- R07 ---------------------------------------------------------------------------------
+def check_patient(ctx: Context, entity: dict[str, Any], extra: dict[str, Any]) -> None:
+    if extra["started"] is None or extra["ended"] is not None:
+        return
+    condition = episode_condition(entity, extra)
+    order = linked_order(ctx, extra)
+    if order is None or not explicit_link(extra) or not order.get("patient_id") \
+            or not extra.get("patient"):
+        return
+    if order["patient_id"] != extra["patient"]:
+        ctx.open("R07", condition=condition, subject=subject(ctx, entity, extra),
+                 cases=("mismatch",),
+                 summary=f"channel serves patient {extra['patient']}, order "
+                         f"{order['order_id']} is for {order['patient_id']}",
+                 evidence={"channel_patient": extra["patient"],
+                           "order_patient": order["patient_id"], "order_id": order["order_id"]},
+                 event_ids=[order.get("placed_event") or ctx.event_id])
+    else:
+        ctx.resolve("R07", condition)
+
+
+def on_associated(ctx: Context, record: StoredRecord) -> None:
+    change = ctx.change
+    if change is None:
+        return
+    entity = change.entity
+    patient = entity["fold"].get("patient_id")
+    for extra in active_extras(entity):
+        condition = episode_condition(entity, extra)
+        ctx.answer(f"R07u|{condition}")
+        ctx.resolve("R07", f"{condition}|unassociated")
+        if extra["started"] is not None and extra.get("patient") and patient \
+                and patient != extra["patient"]:
+            ctx.open("R07", condition=f"{condition}|changed", subject=subject(ctx, entity, extra),
+                     cases=("mismatch",),
+                     summary=f"channel re-associated from {extra['patient']} to {patient} "
+                             "during the infusion",
+                     evidence={"previous_patient": extra["patient"], "new_patient": patient},
+                     event_ids=[])
+        elif patient == extra.get("patient"):
+            ctx.resolve("R07", f"{condition}|changed")
+        check_patient(ctx, entity, extra)
+
+
+def fire_unassociated(ctx: Context, timer: dict[str, Any]) -> None:
+    found = _episode(ctx, timer["channel"], timer["episode"])
+    if found is None:
+        return
+    entity, extra = found
+    if extra["ended"] is not None and timer.get("answer") is None:
+        return
+    finding = ctx.open("R07", condition=f"{timer['condition']}|unassociated",
+                       subject=subject(ctx, entity, extra), cases=("unassociated",),
+                       trigger=timer["trigger"], opened_at=timer["due"],
+                       triggered_at=timer["armed_at"],
+                       summary="channel delivering with no patient association",
+                       evidence={"delivering_since": clock.iso(extra["started"])}, event_ids=[])
+    ctx.settle(finding, timer)
+
+
+# -- R08, R25, R27: when delivery begins -------------------------------------------------
+def _authorised(ctx: Context, extra: dict[str, Any], at: int) -> bool:
+    params = ctx.params("R08")
+    med = extra.get("med") or {}
+    if med.get("code") in params.standing_order_codes or any(
+            same_medication(med, {"name": name}) for name in params.standing_order_names):
+        return True
+    if extra["how"] == "ambiguous":
+        return True  # several active orders fit: not unauthorised, only unlinked
+    return active_at(linked_order(ctx, extra), at)
+
+
+def on_delivery_began(ctx: Context, record: StoredRecord) -> None:
+    change = ctx.change
+    if change is None:
+        return
+    entity = change.entity
+    pump = pump_key(entity["facility_id"], entity["pump_id"])
+    for episode_id in change.started:
+        extra = entity["x"][episode_id]
+        condition = episode_condition(entity, extra)
+        if not _authorised(ctx, extra, extra["started"]):
+            grace = clock.minutes(ctx.params("R08").grace_min)
+            ctx.arm("R08", f"R08|{condition}", extra["started"] + grace, pump=pump,
+                    channel=entity["key"], episode=episode_id, condition=condition)
+        if not extra.get("patient"):
+            grace = clock.minutes(ctx.params("R07").association_grace_min)
+            ctx.arm("R07", f"R07u|{condition}", extra["started"] + grace, pump=pump,
+                    channel=entity["key"], episode=episode_id, condition=condition)
+        check_patient(ctx, entity, extra)
+        order = linked_order(ctx, extra)
+        if order is not None:
+            first = order.get("first_start")
+            if first is None or extra["started"] < first:
+                order["first_start"] = extra["started"]
+                ctx.world.orders.mark(order["key"])
+            ctx.answer(f"R25|{order['key']}", extra["started"])
+            if order.get("r25"):
+                ctx.book.resolve_id(order.pop("r25"), ctx.now, ctx.event_id, ctx.position)
+        _duplicate(ctx, entity, extra)
+
+
+def fire_unordered(ctx: Context, timer: dict[str, Any]) -> None:
+    found = _episode(ctx, timer["channel"], timer["episode"])
+    if found is None:
+        return
+    entity, extra = found
+    relink(ctx, entity, extra)
+    if _authorised(ctx, extra, extra["started"]):
+        return
+    order = linked_order(ctx, extra)
+    cases = ("high_alert",) if ctx.high_alert(extra.get("med"), order) else ()
+    finding = ctx.open("R08", condition=timer["condition"], subject=subject(ctx, entity, extra),
+                       cases=cases, trigger=timer["trigger"], opened_at=extra["started"],
+                       summary=f"{(extra.get('med') or {}).get('name')} running with no active "
+                               "order",
+                       evidence={"link": extra["how"], "order_id": extra.get("order_id"),
+                                 "order_status": order["status"] if order else None},
+                       event_ids=[])
+    if finding is not None and (extra["ended"] is not None or active_at(order, ctx.now)):
+        at = extra["ended"] if extra["ended"] is not None else (begins(order) or ctx.now)
+        ctx.book.resolve(finding, at, ctx.event_id, ctx.position)
+
+
+def _duplicate(ctx: Context, entity: dict[str, Any], extra: dict[str, Any]) -> None:
+    if not extra.get("patient") or not extra.get("med"):
+        return
+    patient = patient_key(entity["facility_id"], extra["patient"])
+    order = linked_order(ctx, extra)
+    for other_key in sorted(ctx.world.patient_channels.get(patient, ())):
+        if other_key == entity["key"]:
+            continue
+        other = ctx.world.channels[other_key]
+        for twin in active_extras(other):
+            if twin["started"] is None or twin.get("patient") != extra["patient"] \
+                    or not same_medication(twin.get("med"), extra["med"]):
+                continue
+            twin_order = linked_order(ctx, twin)
+            if order is not None and twin_order is not None and order is not twin_order \
+                    and active_at(order, ctx.now) and active_at(twin_order, ctx.now) \
+                    and order.get("patient_id") == twin_order.get("patient_id") \
+                    == extra["patient"]:
+                continue  # two orders for this patient, two lines: ordered that way
+            cases = ("high_alert",) if ctx.high_alert(extra["med"], order) else ()
+            ctx.open("R27", condition=episode_condition(entity, extra),
+                     subject=subject(ctx, entity, extra), cases=cases,
+                     summary=f"{extra['med'].get('name')} also running on {other['pump_id']} "
+                             f"channel {other['channel']}",
+                     evidence={"other_condition": episode_condition(other, twin),
+                               "other_pump_id": other["pump_id"],
+                               "other_channel": other["channel"], "other_episode_id": twin["id"]},
+                     event_ids=[])
+            return
+
+
+# -- R09 ---------------------------------------------------------------------------------
+def on_order_ended(ctx: Context, record: StoredRecord) -> None:
+    order = ctx.world.orders.get(record.stream)
+    if order is None:
+        return
+    ended = order.get("ended_at") or ctx.now
+    ctx.answer(f"R25|{order['key']}", ended)
+    if order.get("r25"):
+        ctx.book.resolve_id(order.pop("r25"), ended, ctx.event_id, ctx.position)
+        ctx.world.orders.mark(order["key"])
+    grace = clock.minutes(ctx.params("R09").grace_min)
+    for channel_key, episode_id in sorted(ctx.world.order_sources.get(order["key"], ())):
+        found = _episode(ctx, channel_key, episode_id)
+        if found is None:
+            continue
+        entity, extra = found
+        if extra["started"] is None or extra["ended"] is not None:
+            continue
+        condition = episode_condition(entity, extra)
+        timer_id = f"R09|{condition}|{ctx.event_id}"
+        if ctx.arm("R09", timer_id, ended + grace,
+                   pump=pump_key(entity["facility_id"], entity["pump_id"]),
+                   channel=channel_key, episode=episode_id, condition=condition,
+                   order=order["key"]) is not None:
+            extra["timers"].append(["R09", timer_id])
+            ctx.world.channels.mark(channel_key)
+
+
+def on_order_released(ctx: Context, record: StoredRecord) -> None:
+    order = ctx.world.orders.get(record.stream)
+    if order is None:
+        return
+    for channel_key, episode_id in sorted(ctx.world.order_sources.get(order["key"], ())):
+        found = _episode(ctx, channel_key, episode_id)
+        if found is None:
+            continue
+        entity, extra = found
+        for rule, timer_id in extra["timers"]:
+            if rule == "R09":
+                ctx.answer(timer_id)
+        ctx.resolve("R09", episode_condition(entity, extra))
+
+
+def on_order_placed(ctx: Context, record: StoredRecord) -> None:
+    """Link episodes waiting for this order, and arm R25 and the expiry of R09."""
+    order = ctx.world.orders.get(record.stream)
+    if order is None or order.get("placed_at") is None:
+        return
+    patient = order.get("patient_key")
+    for channel_key in sorted(ctx.world.patient_channels.get(patient, ())) if patient else ():
+        entity = ctx.world.channels[channel_key]
+        for extra in active_extras(entity):
+            if relink(ctx, entity, extra) and _authorised(ctx, extra, ctx.now):
+                ctx.resolve("R08", episode_condition(entity, extra))
+                check_episode(ctx, entity, extra)
+    for channel_key, episode_id in sorted(ctx.world.order_sources.get(order["key"], ())):
+        found = _episode(ctx, channel_key, episode_id)
+        if found is not None:
+            check_patient(ctx, *found)
+    if order.get("stop_at") is not None:
+        grace = clock.minutes(ctx.params("R09").grace_min)
+        ctx.arm("R09", f"R09x|{order['key']}|{order['stop_at']}", order["stop_at"] + grace,
+                order=order["key"], expiry=True, stop_at=order["stop_at"])
+    begin = begins(order)
+    params = ctx.params("R25")
+    if record.type == "order.placed" and begin is not None and order["status"] == "active" \
+            and (order.get("continuous", True) or not params.continuous_only) \
+            and order.get("first_start") is None:
+        ctx.arm("R25", f"R25|{order['key']}", begin + clock.minutes(params.window_min),
+                order=order["key"])
+
+
+def fire_running_after_stop(ctx: Context, timer: dict[str, Any]) -> None:
+    order = ctx.world.orders.get(timer["order"])
+    if order is None:
+        return
+    if timer.get("expiry"):
+        if order["status"] != "active" or order.get("stop_at") != timer["stop_at"]:
+            return  # ended otherwise: that event armed its own deadlines
+        for channel_key, episode_id in sorted(ctx.world.order_sources.get(order["key"], ())):
+            found = _episode(ctx, channel_key, episode_id)
+            if found is not None and found[1]["started"] is not None \
+                    and found[1]["ended"] is None:
+                _r09(ctx, found[0], found[1], order, timer)
+        return
+    found = _episode(ctx, timer["channel"], timer["episode"])
+    if found is None or (found[1]["ended"] is not None and timer.get("answer") is None):
+        return
+    if active_at(order, timer["due"]):
+        return  # released in the meantime
+    _r09(ctx, found[0], found[1], order, timer)
+
+
+def _r09(ctx: Context, entity: dict[str, Any], extra: dict[str, Any], order: dict[str, Any],
+         timer: dict[str, Any]) -> None:
+    cases = ("high_alert",) if ctx.high_alert(extra.get("med"), order) else ()
+    why = "expired" if timer.get("expiry") else order["status"]
+    finding = ctx.open("R09", condition=episode_condition(entity, extra),
+                       subject=subject(ctx, entity, extra), cases=cases,
+                       trigger=timer["trigger"], opened_at=timer["due"],
+                       triggered_at=timer["armed_at"],
+                       summary=f"still running {clock.iso(timer['due'])} after order "
+                               f"{order['order_id']} {why} (+ grace)",
+                       evidence={"order_status": why, "order_ended_at": clock.iso(
+                           order.get("ended_at") or order.get("stop_at")),
+                           "channel_status": extra.get("status")},
+                       event_ids=[order.get("end_event") or timer["trigger"]])
+    ctx.settle(finding, timer)
+
+
+def fire_not_running(ctx: Context, timer: dict[str, Any]) -> None:
+    order = ctx.world.orders.get(timer["order"])
+    if order is None or order["status"] == "unknown":
+        return
+    if order.get("ended_at") is not None and order["ended_at"] <= timer["due"]:
+        return
+    first = order.get("first_start")
+    if first is not None and first <= timer["due"]:
+        return
+    fac = order["facility_id"]
+    patient = ctx.world.patients.get(patient_key(fac, order["patient_id"])) \
+        if order.get("patient_id") else None
+    who = Subject(facility_id=fac, patient_id=order.get("patient_id"),
+                  order_id=order["order_id"], unit=(patient or {}).get("unit"),
+                  care_area=(patient or {}).get("care_area"))
+    finding = ctx.open("R25", condition=order["key"], subject=who, tracked=False,
+                       trigger=timer["trigger"], opened_at=timer["due"],
+                       triggered_at=timer["armed_at"],
+                       summary=f"{(order.get('medication') or {}).get('name')} ordered, not "
+                               f"running {clock.iso(timer['due'])}",
+                       evidence={"expected_start": clock.iso(begins(order)),
+                                 "first_start": clock.iso(first)}, event_ids=[])
+    if finding is None:
+        return
+    if first is not None:
+        ctx.book.resolve(finding, first, ctx.event_id, ctx.position)
+    else:
+        order["r25"] = finding["finding_id"]
+        ctx.world.orders.mark(order["key"])
+
+
+def on_episode_end(ctx: Context, entity: dict[str, Any], extra: dict[str, Any]) -> None:
+    condition = episode_condition(entity, extra)
+    for rule in ("R07", "R08", "R09", "R27"):
+        ctx.resolve(rule, condition)
+    ctx.resolve("R07", f"{condition}|unassociated")
+    ctx.resolve("R07", f"{condition}|changed")
+    for rule, timer_id in extra["timers"]:
+        if rule == "R09":
+            ctx.answer(timer_id)
+    for key, finding in list(ctx.book.live.items()):
+        if key.startswith("R27|") and finding["evidence"].get("other_condition") == condition:
+            ctx.book.resolve(finding, ctx.now, ctx.event_id, ctx.position)
+
+
+HANDLERS = {
+    "pump.associated": (on_associated,),
+    "infusion.started": (on_delivery_began,),
+    "infusion.status_reported": (on_delivery_began,),
+    "infusion.resumed": (on_delivery_began,),
+    "infusion.rate_changed": (on_delivery_began,),
+    "order.placed": (on_order_placed,),
+    "order.modified": (on_order_placed,),
+    "order.held": (on_order_ended,),
+    "order.discontinued": (on_order_ended,),
+    "order.completed": (on_order_ended,),
+    "order.released": (on_order_released,),
+}
+TIMERS = {"R07": fire_unassociated, "R08": fire_unordered, "R09": fire_running_after_stop,
+          "R25": fire_not_running}
+ON_EPISODE_END = (on_episode_end,)

@@ -1,0 +1,142 @@
+"""The read audit: every patient-level read leaves a durable, unalterable access record."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+import pytest
+
+from projections.api.keys import Role
+from projections.api.sealer import AuditSealer
+from projections.api.writer import LedgerWriter
+from tests.integration import test_api_fixtures as fixtures
+from tests.integration.test_api_fixtures import (
+    FACILITY,
+    World,
+    access_rows,
+)
+
+pytestmark = pytest.mark.integration
+client = fixtures.client  # the shared module-scoped fixture
+world = fixtures.world  # the shared module-scoped fixture
+
+
+def seal(world: World) -> int:
+    writer = LedgerWriter(world.database)
+    try:
+        return AuditSealer(world.database.conninfo, writer).seal_once()
+    finally:
+        writer.close()
+
+
+def stored_access_event(world: World, event_id: Any) -> dict[str, Any] | None:
+    with world.connect() as conn:
+        row = conn.execute(
+            "SELECT state, stream FROM ledger_events WHERE event_id = %s", (event_id,)
+        ).fetchone()
+    if row is None:
+        return None
+    record = json.loads(bytes(row[0]))
+    return {"stream": row[1], **record["event"]}
+
+
+def test_a_read_is_recorded_with_who_what_and_which_patients_before_the_response(
+    client: Any, world: World
+) -> None:
+    response = client.get("/v1/patients/MRN-B2/infusions",
+                          params={"facility": FACILITY, "limit": 2},
+                          headers={**world.auth(Role.SAFETY_OFFICER), "X-Request-ID": "req-1"})
+    assert response.status_code == 200
+    # The record is already in the database when the client has the response in hand.
+    [record] = access_rows(world, request_id="req-1")
+    assert record["key_id"] == world.key_ids[Role.SAFETY_OFFICER]
+    assert record["role"] == "safety_officer"
+    assert record["endpoint"] == "/v1/patients/{patient_ref}/infusions"
+    assert record["path"] == "/v1/patients/MRN-B2/infusions"
+    assert record["query"] == f"facility={FACILITY}&limit=2"
+    assert record["patient_ids"] == ["MRN-B2"] and record["facility_ids"] == [FACILITY]
+    assert (record["outcome"], record["status_code"]) == ("allowed", 200)
+    assert response.headers["X-Request-ID"] == "req-1"
+
+
+def test_a_list_records_every_patient_it_disclosed(client: Any, world: World) -> None:
+    response = client.get("/v1/infusions", headers={**world.auth(Role.AUDITOR),
+                                                    "X-Request-ID": "req-list"})
+    assert response.status_code == 200
+    [record] = access_rows(world, request_id="req-list")
+    assert set(record["patient_ids"]) == {"MRN-A1", "MRN-B2", "MRN-C3", "MRN-100234"}
+
+
+def test_a_refused_read_is_recorded_as_denied(client: Any, world: World) -> None:
+    response = client.get("/v1/events", headers={**world.auth(Role.AUDITOR),
+                                                  "X-Request-ID": "req-denied"})
+    assert response.status_code == 403
+    [record] = access_rows(world, request_id="req-denied")
+    assert (record["outcome"], record["status_code"]) == ("denied", 403)
+
+
+def test_aggregate_reads_are_not_audited(client: Any, world: World) -> None:
+    client.get("/v1/ders/compliance", headers={**world.auth(Role.AUDITOR),
+                                               "X-Request-ID": "req-aggregate"})
+    assert access_rows(world, request_id="req-aggregate") == []
+
+
+def test_the_sealer_appends_each_record_to_the_ledger_as_access_recorded(
+    client: Any, world: World
+) -> None:
+    client.get("/v1/alarms", headers={**world.auth(Role.SAFETY_OFFICER),
+                                      "X-Request-ID": "req-seal"})
+    [record] = access_rows(world, request_id="req-seal")
+    assert seal(world) >= 1
+    event = stored_access_event(world, record["event_id"])
+    assert event is not None and event["type"] == "access.recorded"
+    assert event["stream"].startswith("access:")
+    assert event["data"]["key_id"] == world.key_ids[Role.SAFETY_OFFICER]
+    assert event["data"]["endpoint"] == "GET /v1/alarms"
+    assert set(event["data"]["patient_ids"]) == set(record["patient_ids"])
+    assert event["correlation_id"] == "req-seal"
+    assert seal(world) == 0  # nothing is sealed twice
+
+
+def test_an_access_record_cannot_be_altered_or_deleted(client: Any, world: World) -> None:
+    client.get("/v1/infusions", headers={**world.auth(Role.AUDITOR), "X-Request-ID": "req-x"})
+    [record] = access_rows(world, request_id="req-x")
+    seal(world)
+    with world.connect() as conn:
+        for statement in (
+            "UPDATE api_access_log SET patient_ids = '{}' WHERE id = %s",
+            "DELETE FROM api_access_log WHERE id = %s",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement, (record["id"],))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("TRUNCATE api_access_log")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("UPDATE ledger_events SET state = state WHERE event_id = %s",
+                         (record["event_id"],))
+    assert access_rows(world, request_id="req-x") == [record]
+
+
+def test_admins_list_access_records_with_patients_as_tokens(client: Any, world: World) -> None:
+    client.get("/v1/patients/MRN-C3", params={"facility": FACILITY},
+               headers={**world.auth(Role.SAFETY_OFFICER), "X-Request-ID": "req-admin-view"})
+    seal(world)
+    page = client.get("/v1/access-records", headers=world.auth(Role.ADMIN),
+                      params={"key_id": world.key_ids[Role.SAFETY_OFFICER], "limit": 50}).json()
+    record = next(r for r in page["items"] if r["request_id"] == "req-admin-view")
+    assert page["deidentified"] is True
+    assert record["patient_ids"][0].startswith("pt_")
+    assert "MRN-C3" not in record["path"] and record["path"].startswith("/v1/patients/pt_")
+    assert record["sealed_position"] is not None
+    identified = client.get("/v1/access-records", headers=world.auth(Role.SAFETY_OFFICER),
+                            params={"patient": "MRN-C3", "limit": 50}).json()
+    assert "req-admin-view" in {r["request_id"] for r in identified["items"]}
+
+
+def test_reading_the_access_records_is_itself_recorded(client: Any, world: World) -> None:
+    client.get("/v1/access-records", headers={**world.auth(Role.ADMIN),
+                                               "X-Request-ID": "req-meta"})
+    [record] = access_rows(world, request_id="req-meta")
+    assert record["endpoint"] == "/v1/access-records"
