@@ -205,3 +205,13 @@ class LedgerSettings(BaseSettings):
     docs_ack_grace_minutes: int = Field(
         default=15, ge=0, description="Minutes an enqueued entry may stay unacknowledged"
     )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Apply migrations and create read-model tables when a command starts. "
+        "Set false where processes run as the least-privilege role ledger_app and a "
+        "separate `ledger migrate` job (as the owner) prepares the schema.",
+    )
+    checkpoint_every_seconds: float = Field(
+        default=60, ge=1, description="`ledger project` anchors a checkpoint at least this often "
+        "(when new events exist), and whenever checkpoint_interval events accumulated",
+    )

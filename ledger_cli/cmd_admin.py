@@ -8,6 +8,7 @@ import json
 from ledger.settings import LedgerSettings
 from ledger.store.database import resolve_connection
 from ledger.store.migrate import migrate
+from ledger_cli import runtime
 from ledger_cli.progress import say
 
 
@@ -25,6 +26,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 def run_migrate(args: argparse.Namespace, settings: LedgerSettings) -> int:
     params = resolve_connection(settings.database_url, settings.data_dir, settings.database_name)
     applied = migrate(params.conninfo)
+    runtime.ensure_read_models(params)
     say(f"applied {len(applied)} migrations" + (f": {', '.join(applied)}" if applied else
                                                  " (already up to date)"))
     print(json.dumps({"applied": applied}))

@@ -20,6 +20,7 @@ from types import FrameType
 
 import psycopg
 
+import observability
 from consumers.kafka.config import IngestConfig, warn_if_checksums_are_slow
 from consumers.kafka.consumer import KafkaIngestor
 from consumers.kafka.errors import Stopped, is_infrastructure_error
@@ -110,10 +111,9 @@ def run(args: argparse.Namespace, settings: LedgerSettings) -> int:
 
         translators = translators_for(settings, config.topics)
         try:
-            metrics = KafkaIngestor(store, config, stop_event=stop,
-                                    translators=translators).run(
-                idle_exit_s=args.exit_when_idle
-            )
+            ingestor = KafkaIngestor(store, config, stop_event=stop, translators=translators)
+            observability.start_process_metrics(settings, "consume", ingest=ingestor.metrics)
+            metrics = ingestor.run(idle_exit_s=args.exit_when_idle)
         finally:
             store.close()
     print(json.dumps(metrics.snapshot()), file=sys.stdout, flush=True)

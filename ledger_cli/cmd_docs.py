@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+import observability
 from ledger.errors import ConfigurationError
 from ledger.settings import LedgerSettings
 from ledger_cli import runtime
@@ -88,6 +89,10 @@ def run_publish(args: argparse.Namespace, settings: LedgerSettings) -> int:
         retry_max_seconds=settings.docs_publish_retry_max_seconds,
         give_up_after=5 if args.once else None,
     )
+    if not args.once:
+        observability.start_process_metrics(
+            settings, "publish-docs", conninfo=params.conninfo,
+            extra=(observability.CountersCollector("ledger_docs", publisher.stats.as_dict),))
     say(f"publishing the documentation outbox to {sink.target}"
         + ("" if args.once else " (Ctrl-C to stop)"))
     stats = publisher.run(stop, once=args.once)

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import observability
 from consumers.hl7.config import Hl7Config
 from consumers.hl7.outcome import Translation
 from consumers.hl7.translator import Session
@@ -185,6 +186,9 @@ def run_mllp(args: argparse.Namespace, settings: LedgerSettings) -> int:
             port=settings.hl7_mllp_port if args.port is None else args.port,
             ssl_context=context, max_message_bytes=settings.hl7_mllp_max_message_bytes,
         )
+        observability.start_process_metrics(settings, "mllp", extra=(
+            observability.CountersCollector(
+                "ledger_mllp", lambda: {"messages_handled": listener.handled}),))
         asyncio.run(_serve(listener))
     finally:
         for close in reversed(closers):

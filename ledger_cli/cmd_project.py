@@ -7,12 +7,14 @@ import json
 import logging
 import signal
 import threading
+import time
 from typing import Any
 
 import psycopg
 
 import observability
 from ledger.settings import LedgerSettings
+from ledger.store.checkpoints import create_checkpoint
 from ledger_cli import runtime
 from ledger_cli.progress import say
 from projections import registry
@@ -56,7 +58,32 @@ def run_project(args: argparse.Namespace, settings: LedgerSettings) -> int:
                 f"({stats.events} events in {stats.batches} batches)")
         print(json.dumps(summary))
         return 0
-    return follow(params.conninfo, projections, batch_size=args.batch_size)
+    stop = threading.Event()
+    checkpointer = threading.Thread(
+        target=anchor_periodically, name="checkpoints",
+        args=(params.conninfo, stop, settings.checkpoint_interval,
+              settings.checkpoint_every_seconds), daemon=True)
+    checkpointer.start()
+    return follow(params.conninfo, projections, batch_size=args.batch_size, stop=stop)
+
+
+def anchor_periodically(conninfo: str, stop: threading.Event, every_events: int,
+                        every_seconds: float) -> None:
+    """Global checkpoints at the configured interval: whenever ``every_events`` accumulated
+    (checked every few seconds), and at least every ``every_seconds`` when anything is new."""
+    last = time.monotonic()
+    while not stop.wait(min(5.0, every_seconds)):
+        try:
+            due = time.monotonic() - last >= every_seconds
+            checkpoint = create_checkpoint(conninfo, min_events=1 if due else every_events)
+        except psycopg.Error as exc:  # the database is away: try again next round
+            log.warning("checkpoint not created: %s", exc)
+            continue
+        if checkpoint is not None:
+            last = time.monotonic()
+            log.info("checkpoint %s anchors %s events up to position %s",
+                     checkpoint.checkpoint_id, checkpoint.event_count,
+                     checkpoint.last_notification_id)
 
 
 def follow(conninfo: str, projections: list, *, batch_size: int = 2000,

@@ -15,7 +15,7 @@ from projections.runtime import catalog
 
 def database(settings: LedgerSettings, *, apply_migrations: bool = True) -> ConnectionParams:
     params = resolve_connection(settings.database_url, settings.data_dir, settings.database_name)
-    if apply_migrations:
+    if apply_migrations and settings.migrate_on_start:
         applied = migrate(params.conninfo)
         if applied:
             say(f"migrations applied: {', '.join(applied)}")

@@ -212,6 +212,7 @@ def relink(ctx: Context, entity: dict[str, Any], extra: dict[str, Any]) -> bool:
     if extra["ended"] is not None and extra["order"] is not None:
         return False
     fac = entity["facility_id"]
+    key: str | None
     if extra.get("order_id"):
         key, how = order_key(fac, extra["order_id"]), extra.get("link") or "subject"
     else:

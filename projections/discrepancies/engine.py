@@ -22,6 +22,7 @@ from projections.discrepancies.rules import (
     alarms,
     data_quality,
     documentation,
+    lifecycle,
     program,
     rate,
     safety,
@@ -34,7 +35,7 @@ from projections.infusions.projection import CHANNEL_TYPES, ORDER_TYPES
 
 Handler = Callable[[Context, StoredRecord], None]
 # Order matters: links and patients first (order rules relink), then the rules that read them.
-FAMILIES = (order_rules, rate, program, safety, documentation, alarms, data_quality)
+FAMILIES = (order_rules, lifecycle, rate, program, safety, documentation, alarms, data_quality)
 DOCUMENTATION_TYPES = frozenset({
     "documentation.validated", "documentation.edited", "documentation.entered_manually",
     "documentation.retracted",

@@ -39,7 +39,8 @@ class Filters:
 def find(conn: psycopg.Connection[Any], filters: Filters | None = None) -> list[dict[str, Any]]:
     """Findings matching ``filters`` (all of them when None), newest first."""
     filters = filters or Filters()
-    where, args = [], []
+    where: list[str] = []
+    args: list[Any] = []
     for column, values in (("severity", filters.severities), ("rule_id", filters.rules),
                            ("unit", filters.units), ("status", filters.statuses)):
         if values:

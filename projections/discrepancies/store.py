@@ -58,7 +58,7 @@ def finding_row(finding: dict[str, Any]) -> tuple[Any, ...]:
         elif column in ("evidence", "params"):
             value = _jsonb(value)
         elif column == "evidence_event_ids":
-            value = [uuid.UUID(v) for v in value]
+            value = [uuid.UUID(v) for v in value or ()]
         row.append(value)
     return tuple(row)
 
@@ -131,7 +131,8 @@ def save(cur: psycopg.Cursor[Any], generation: int, engine: Engine, projection: 
     world = engine.world
     world.meta["engine"] = engine.meta()
     world.meta.mark("engine")
-    upserts, deletes = [], []
+    upserts: list[tuple[str, str, Jsonb]] = []
+    deletes: list[tuple[str, list[str]]] = []
     for entities in (*world.tables(), engine.timers.table):
         upserts.extend((entities.kind, key, _jsonb(entities[key]))
                        for key in sorted(entities.dirty) if key in entities)

@@ -114,12 +114,15 @@ def ward_events() -> list[dict[str, Any]]:
     return events
 
 
-def append_and_project(database: ConnectionParams, documents: list[dict[str, Any]]) -> None:
+def append_and_project(
+    database: ConnectionParams, documents: list[dict[str, Any]],
+    projections: tuple[str, ...] = PROJECTIONS,
+) -> None:
     with EventStore(database) as store:
         store.append([Incoming(parse_event(json.dumps(d)), Origin("file", f"test:{i}"))
                       for i, d in enumerate(documents)])
     # Only the read models these routes serve: other projections are other issues' business.
-    for projection in registry.build(list(PROJECTIONS)):
+    for projection in registry.build(list(projections)):
         with ProjectionRunner(database.conninfo, projection) as runner:
             runner.run_until_caught_up()
 
@@ -160,24 +163,34 @@ def install_standin_findings(conn: psycopg.Connection[Any]) -> bool:
     return True
 
 
+def build_world(
+    pg_server: ConnectionParams, migrated_template: str, *, with_engine: bool = False
+) -> World:
+    """The example events and the ward, projected; keys for every role (see module doc)."""
+    database = create_database(pg_server, migrated_template)
+    examples = [json.loads(line) for line in VALID_EVENTS.read_text().splitlines()
+                if line.strip()]
+    append_and_project(database, examples + ward_events(),
+                       (*PROJECTIONS, "discrepancies") if with_engine else PROJECTIONS)
+    result = World(database)
+    with result.connect() as conn:
+        if not with_engine:
+            result.standin_findings = install_standin_findings(conn)
+        for role in Role:
+            key_id, token = create_key(conn, role, label=f"test {role.value}",
+                                       actor_id=f"{role.value.upper()}-1",
+                                       actor_role="pharmacist")
+            result.tokens[role], result.key_ids[role] = token, key_id
+    return result
+
+
 @pytest.fixture(scope="module")
 def world(pg_server: ConnectionParams, migrated_template: str) -> Iterator[World]:
-    database = create_database(pg_server, migrated_template)
+    result = build_world(pg_server, migrated_template)
     try:
-        examples = [json.loads(line) for line in VALID_EVENTS.read_text().splitlines()
-                    if line.strip()]
-        append_and_project(database, examples + ward_events())
-        result = World(database)
-        with result.connect() as conn:
-            result.standin_findings = install_standin_findings(conn)
-            for role in Role:
-                key_id, token = create_key(conn, role, label=f"test {role.value}",
-                                           actor_id=f"{role.value.upper()}-1",
-                                           actor_role="pharmacist")
-                result.tokens[role], result.key_ids[role] = token, key_id
         yield result
     finally:
-        drop_database(pg_server, database.dbname)
+        drop_database(pg_server, result.database.dbname)
 
 
 @pytest.fixture(scope="module")

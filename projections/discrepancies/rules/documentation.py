@@ -97,11 +97,12 @@ def _doc_episodes(ctx: Context, order: dict[str, Any], subject_: dict[str, Any]
     found = []
     if subject_.get("pump_id") and subject_.get("channel"):
         key = channel_key(facility(subject_), subject_["pump_id"], subject_["channel"])
-        entity = ctx.world.channels.get(key)
-        for extra in (entity or {}).get("x", {}).values():
+        channel = ctx.world.channels.get(key)
+        for extra in (channel or {}).get("x", {}).values():
             # A chart is of one order: an episode running no (or another) order is not it.
-            if extra["order"] == order["key"] or extra.get("order_id") == order["order_id"]:
-                found.append((entity, extra))
+            if channel is not None and (extra["order"] == order["key"]
+                                        or extra.get("order_id") == order["order_id"]):
+                found.append((channel, extra))
     else:
         for key, episode_id in sorted(ctx.world.order_sources.get(order["key"], ())):
             entity = ctx.world.channels.get(key)

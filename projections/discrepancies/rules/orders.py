@@ -1,12 +1,11 @@
-"""Who may receive what: R07 patient, R08 order, R09 stopped order, R25 omission, R27 duplicate.
+"""Who may receive what: R07 patient, R08 order, R27 duplicate therapy.
 
 R07 compares the patient a channel serves with the order's patient at once (S1); a
 channel delivering with no association is a condition of absence (S2 after the grace).
 R08 (no active order at the start) waits a grace for an order arriving late, and resolves
-when an active order is linked later. R09 gives a channel the grace after the order was
-discontinued, held, completed or expired; R25 gives a continuous order until its expected
-start + T to be running. R27 flags the same drug started on a second channel of the
-patient unless two distinct active orders explain it.
+when an active order is linked later (an order placed late relinks the patient's running
+episodes here). R27 flags the same drug started on a second channel of the patient unless
+two distinct active orders for that patient explain it.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from projections.discrepancies.channels import (
     subject,
 )
 from projections.discrepancies.context import Context
-from projections.discrepancies.findings import Subject
 from projections.discrepancies.orders import active_at, begins
 from projections.discrepancies.rules import episode_condition
 from projections.discrepancies.rules.rate import check_episode
@@ -128,15 +126,6 @@ def on_delivery_began(ctx: Context, record: StoredRecord) -> None:
             ctx.arm("R07", f"R07u|{condition}", extra["started"] + grace, pump=pump,
                     channel=entity["key"], episode=episode_id, condition=condition)
         check_patient(ctx, entity, extra)
-        order = linked_order(ctx, extra)
-        if order is not None:
-            first = order.get("first_start")
-            if first is None or extra["started"] < first:
-                order["first_start"] = extra["started"]
-                ctx.world.orders.mark(order["key"])
-            ctx.answer(f"R25|{order['key']}", extra["started"])
-            if order.get("r25"):
-                ctx.book.resolve_id(order.pop("r25"), ctx.now, ctx.event_id, ctx.position)
         _duplicate(ctx, entity, extra)
 
 
@@ -158,7 +147,8 @@ def fire_unordered(ctx: Context, timer: dict[str, Any]) -> None:
                                  "order_status": order["status"] if order else None},
                        event_ids=[])
     if finding is not None and (extra["ended"] is not None or active_at(order, ctx.now)):
-        at = extra["ended"] if extra["ended"] is not None else (begins(order) or ctx.now)
+        at = extra["ended"] if extra["ended"] is not None or order is None \
+            else (begins(order) or ctx.now)
         ctx.book.resolve(finding, at, ctx.event_id, ctx.position)
 
 
@@ -193,51 +183,8 @@ def _duplicate(ctx: Context, entity: dict[str, Any], extra: dict[str, Any]) -> N
             return
 
 
-# -- R09 ---------------------------------------------------------------------------------
-def on_order_ended(ctx: Context, record: StoredRecord) -> None:
-    order = ctx.world.orders.get(record.stream)
-    if order is None:
-        return
-    ended = order.get("ended_at") or ctx.now
-    ctx.answer(f"R25|{order['key']}", ended)
-    if order.get("r25"):
-        ctx.book.resolve_id(order.pop("r25"), ended, ctx.event_id, ctx.position)
-        ctx.world.orders.mark(order["key"])
-    grace = clock.minutes(ctx.params("R09").grace_min)
-    for channel_key, episode_id in sorted(ctx.world.order_sources.get(order["key"], ())):
-        found = _episode(ctx, channel_key, episode_id)
-        if found is None:
-            continue
-        entity, extra = found
-        if extra["started"] is None or extra["ended"] is not None:
-            continue
-        condition = episode_condition(entity, extra)
-        timer_id = f"R09|{condition}|{ctx.event_id}"
-        if ctx.arm("R09", timer_id, ended + grace,
-                   pump=pump_key(entity["facility_id"], entity["pump_id"]),
-                   channel=channel_key, episode=episode_id, condition=condition,
-                   order=order["key"]) is not None:
-            extra["timers"].append(["R09", timer_id])
-            ctx.world.channels.mark(channel_key)
-
-
-def on_order_released(ctx: Context, record: StoredRecord) -> None:
-    order = ctx.world.orders.get(record.stream)
-    if order is None:
-        return
-    for channel_key, episode_id in sorted(ctx.world.order_sources.get(order["key"], ())):
-        found = _episode(ctx, channel_key, episode_id)
-        if found is None:
-            continue
-        entity, extra = found
-        for rule, timer_id in extra["timers"]:
-            if rule == "R09":
-                ctx.answer(timer_id)
-        ctx.resolve("R09", episode_condition(entity, extra))
-
-
 def on_order_placed(ctx: Context, record: StoredRecord) -> None:
-    """Link episodes waiting for this order, and arm R25 and the expiry of R09."""
+    """Link the patient's running episodes that wait for this order."""
     order = ctx.world.orders.get(record.stream)
     if order is None or order.get("placed_at") is None:
         return
@@ -252,97 +199,14 @@ def on_order_placed(ctx: Context, record: StoredRecord) -> None:
         found = _episode(ctx, channel_key, episode_id)
         if found is not None:
             check_patient(ctx, *found)
-    if order.get("stop_at") is not None:
-        grace = clock.minutes(ctx.params("R09").grace_min)
-        ctx.arm("R09", f"R09x|{order['key']}|{order['stop_at']}", order["stop_at"] + grace,
-                order=order["key"], expiry=True, stop_at=order["stop_at"])
-    begin = begins(order)
-    params = ctx.params("R25")
-    if record.type == "order.placed" and begin is not None and order["status"] == "active" \
-            and (order.get("continuous", True) or not params.continuous_only) \
-            and order.get("first_start") is None:
-        ctx.arm("R25", f"R25|{order['key']}", begin + clock.minutes(params.window_min),
-                order=order["key"])
-
-
-def fire_running_after_stop(ctx: Context, timer: dict[str, Any]) -> None:
-    order = ctx.world.orders.get(timer["order"])
-    if order is None:
-        return
-    if timer.get("expiry"):
-        if order["status"] != "active" or order.get("stop_at") != timer["stop_at"]:
-            return  # ended otherwise: that event armed its own deadlines
-        for channel_key, episode_id in sorted(ctx.world.order_sources.get(order["key"], ())):
-            found = _episode(ctx, channel_key, episode_id)
-            if found is not None and found[1]["started"] is not None \
-                    and found[1]["ended"] is None:
-                _r09(ctx, found[0], found[1], order, timer)
-        return
-    found = _episode(ctx, timer["channel"], timer["episode"])
-    if found is None or (found[1]["ended"] is not None and timer.get("answer") is None):
-        return
-    if active_at(order, timer["due"]):
-        return  # released in the meantime
-    _r09(ctx, found[0], found[1], order, timer)
-
-
-def _r09(ctx: Context, entity: dict[str, Any], extra: dict[str, Any], order: dict[str, Any],
-         timer: dict[str, Any]) -> None:
-    cases = ("high_alert",) if ctx.high_alert(extra.get("med"), order) else ()
-    why = "expired" if timer.get("expiry") else order["status"]
-    finding = ctx.open("R09", condition=episode_condition(entity, extra),
-                       subject=subject(ctx, entity, extra), cases=cases,
-                       trigger=timer["trigger"], opened_at=timer["due"],
-                       triggered_at=timer["armed_at"],
-                       summary=f"still running {clock.iso(timer['due'])} after order "
-                               f"{order['order_id']} {why} (+ grace)",
-                       evidence={"order_status": why, "order_ended_at": clock.iso(
-                           order.get("ended_at") or order.get("stop_at")),
-                           "channel_status": extra.get("status")},
-                       event_ids=[order.get("end_event") or timer["trigger"]])
-    ctx.settle(finding, timer)
-
-
-def fire_not_running(ctx: Context, timer: dict[str, Any]) -> None:
-    order = ctx.world.orders.get(timer["order"])
-    if order is None or order["status"] == "unknown":
-        return
-    if order.get("ended_at") is not None and order["ended_at"] <= timer["due"]:
-        return
-    first = order.get("first_start")
-    if first is not None and first <= timer["due"]:
-        return
-    fac = order["facility_id"]
-    patient = ctx.world.patients.get(patient_key(fac, order["patient_id"])) \
-        if order.get("patient_id") else None
-    who = Subject(facility_id=fac, patient_id=order.get("patient_id"),
-                  order_id=order["order_id"], unit=(patient or {}).get("unit"),
-                  care_area=(patient or {}).get("care_area"))
-    finding = ctx.open("R25", condition=order["key"], subject=who, tracked=False,
-                       trigger=timer["trigger"], opened_at=timer["due"],
-                       triggered_at=timer["armed_at"],
-                       summary=f"{(order.get('medication') or {}).get('name')} ordered, not "
-                               f"running {clock.iso(timer['due'])}",
-                       evidence={"expected_start": clock.iso(begins(order)),
-                                 "first_start": clock.iso(first)}, event_ids=[])
-    if finding is None:
-        return
-    if first is not None:
-        ctx.book.resolve(finding, first, ctx.event_id, ctx.position)
-    else:
-        order["r25"] = finding["finding_id"]
-        ctx.world.orders.mark(order["key"])
 
 
 def on_episode_end(ctx: Context, entity: dict[str, Any], extra: dict[str, Any]) -> None:
     condition = episode_condition(entity, extra)
-    for rule in ("R07", "R08", "R09", "R27"):
+    for rule in ("R07", "R08", "R27"):
         ctx.resolve(rule, condition)
     ctx.resolve("R07", f"{condition}|unassociated")
     ctx.resolve("R07", f"{condition}|changed")
-    for rule, timer_id in extra["timers"]:
-        if rule == "R09":
-            ctx.answer(timer_id)
     for key, finding in list(ctx.book.live.items()):
         if key.startswith("R27|") and finding["evidence"].get("other_condition") == condition:
             ctx.book.resolve(finding, ctx.now, ctx.event_id, ctx.position)
@@ -356,11 +220,6 @@ HANDLERS = {
     "infusion.rate_changed": (on_delivery_began,),
     "order.placed": (on_order_placed,),
     "order.modified": (on_order_placed,),
-    "order.held": (on_order_ended,),
-    "order.discontinued": (on_order_ended,),
-    "order.completed": (on_order_ended,),
-    "order.released": (on_order_released,),
 }
-TIMERS = {"R07": fire_unassociated, "R08": fire_unordered, "R09": fire_running_after_stop,
-          "R25": fire_not_running}
+TIMERS = {"R07": fire_unassociated, "R08": fire_unordered}
 ON_EPISODE_END = (on_episode_end,)

@@ -33,10 +33,10 @@ def rate_outside(ctx: Context, order: dict[str, Any], rate: Decimal,
         low_tol, high_tol = q.tolerance(low, pct, floor), q.tolerance(high, pct, floor)
         if low - low_tol <= rate <= high + high_tol:
             return None
-        expected, tol = (low, low_tol) if rate < low else (high, high_tol)
+        bound, tol = (low, low_tol) if rate < low else (high, high_tol)
         return {"mode": "titration_range", "ordered_low_ml_h": q.fmt(low),
-                "ordered_high_ml_h": q.fmt(high), "expected_ml_h": q.fmt(expected),
-                "tolerance_ml_h": q.fmt(tol), "_expected": expected}
+                "ordered_high_ml_h": q.fmt(high), "expected_ml_h": q.fmt(bound),
+                "tolerance_ml_h": q.fmt(tol), "_expected": bound}
     expected, basis = q.ordered_flow(order)
     if expected is None or q.within(rate, expected, pct, floor):
         return None
@@ -119,7 +119,7 @@ def _r02(ctx: Context, condition: str, who: Any, extra: dict[str, Any],
     params = ctx.params("R02", who.care_area)
     dose = extra.get("dose_rate") or (extra.get("program") or {}).get("dose")
     why = dose_outside(order, dose, params.compare_same_unit_only)
-    if why is None:
+    if why is None or dose is None:
         if dose is not None:
             ctx.resolve("R02", condition)
         return
