@@ -33,6 +33,7 @@ CREATE INDEX IF NOT EXISTS {episodes}_patient ON {episodes} (facility_id, patien
 CREATE INDEX IF NOT EXISTS {episodes}_pump ON {episodes} (facility_id, pump_id, channel);
 CREATE INDEX IF NOT EXISTS {episodes}_order ON {episodes} (facility_id, order_id);
 CREATE INDEX IF NOT EXISTS {episodes}_active ON {episodes} (status) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS {episodes}_first ON {episodes} (first_position);
 """
 
 TIMELINE = """
