@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ledger.store.database import ConnectionParams
@@ -26,7 +28,13 @@ def test_a_bounded_headless_demo_ingests_projects_and_verifies_the_simulated_tra
     assert all(position == summary["events"] or position >= summary["events"]
                for position in summary["projections"].values())
     assert summary["verified"] is True
-    assert (tmp_path / "truth.json").exists()
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    injected = {c["rule"] for c in truth["conditions"] if c["injected"]}
+    with psycopg.connect(database.conninfo) as conn:
+        found = {row[0] for row in conn.execute("SELECT DISTINCT rule_id FROM discrepancies")}
+    # The injected errors of kinds the rules cover were found (per rule, at least one).
+    assert injected, "the simulated hour should inject at least one error"
+    assert injected & found, f"injected {sorted(injected)}, found {sorted(found)}"
     again = ledger("demo", "--hours", "0.25", "--scale", "0.25", "--speedup", "0",
                    "--exit-when-done", "--no-api", database=database,
                    env={"LEDGER_DATA_DIR": str(tmp_path)}, timeout=600)
