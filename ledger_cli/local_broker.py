@@ -25,7 +25,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
             return True
@@ -56,7 +56,7 @@ def local_tansu(start_timeout_s: float = 20, stop_timeout_s: float = 15) -> Iter
             )
             try:
                 deadline = time.monotonic() + start_timeout_s
-                while not _listening(port):
+                while not listening(port):
                     if process.poll() is not None or time.monotonic() > deadline:
                         raise ConfigurationError(
                             f"the local broker did not start: {log_path.read_text()[-2000:]}")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ledger.store.reader import StoredRecord
-from projections.discrepancies import channels, orders
+from projections.discrepancies import channels, clock, orders, retention
 from projections.discrepancies.context import Context
 from projections.discrepancies.findings import Book
 from projections.discrepancies.rules import (
@@ -34,6 +34,7 @@ from projections.discrepancies.world import World
 from projections.infusions.projection import CHANNEL_TYPES, ORDER_TYPES
 
 Handler = Callable[[Context, StoredRecord], None]
+_HOUR = 60 * clock.MINUTE
 # Order matters: links and patients first (order rules relink), then the rules that read them.
 FAMILIES = (order_rules, lifecycle, rate, program, safety, documentation, alarms, data_quality)
 DOCUMENTATION_TYPES = frozenset({
@@ -72,6 +73,7 @@ class Engine:
         self.episode_end = [hook for family in FAMILIES
                             for hook in getattr(family, "ON_EPISODE_END", ())]
         self.position = 0
+        self.pruned_hour = 0
 
     @property
     def watermark(self) -> int | None:
@@ -105,6 +107,11 @@ class Engine:
                     for hook in self.episode_end:
                         hook(ctx, change.entity, extra)
         self.position = record.notification_id
+        watermark = ctx.clock.watermark
+        if watermark is not None and watermark // _HOUR > self.pruned_hour:
+            # Hourly in event time, so a replay forgets exactly what live processing did.
+            self.pruned_hour = watermark // _HOUR
+            retention.prune(self.world, watermark)
 
     def _fire_due(self) -> None:
         watermark = self.ctx.clock.watermark
@@ -129,12 +136,14 @@ class Engine:
     # -- persistence hooks --------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         return {"watermark": self.ctx.clock.watermark, "seq": self.timers.seq,
-                "position": self.position, "ruleset_version": self.ruleset.version}
+                "position": self.position, "pruned_hour": self.pruned_hour,
+                "ruleset_version": self.ruleset.version}
 
     def restore_meta(self, meta: dict[str, Any]) -> None:
         self.ctx.clock.watermark = meta.get("watermark")
         self.timers.seq = meta.get("seq", 0)
         self.position = meta.get("position", 0)
+        self.pruned_hour = meta.get("pruned_hour", 0)
 
     def clear_batch(self) -> None:
         self.world.clear_batch()

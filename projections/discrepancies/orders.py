@@ -32,6 +32,7 @@ def fold_order(ctx: Context, record: StoredRecord) -> dict[str, Any]:
     fac = facility(subject)
     order = ctx.world.order_entity(record.stream, fac, subject["order_id"])
     previous_patient = order.get("patient_key")
+    order["seen"] = ctx.now
     if subject.get("patient_id") and (kind == "order.placed" or not order.get("patient_id")):
         order["patient_id"] = subject["patient_id"]
         order["patient_key"] = patient_key(fac, subject["patient_id"])

@@ -26,25 +26,14 @@ from typing import Any, TypeVar
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from ledger_cli.local_broker import free_port
+from ledger_cli.local_broker import listening as _accepts_connections
+
 T = TypeVar("T")
 Message = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts_connections(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass

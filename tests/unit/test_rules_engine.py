@@ -182,3 +182,15 @@ def test_the_shipped_rule_set_documents_every_rule_and_parameter() -> None:
     for spec in rules.rules.values():
         assert spec.rationale and spec.source
         assert set(spec.params) == set(spec.param_docs)
+
+
+def test_orders_ended_two_days_ago_are_forgotten_unless_something_still_runs_them() -> None:
+    story = Story()
+    story.order(0, order_id="GONE")
+    story.order_event("order.discontinued", 10, order_id="GONE")
+    heparin_running(story)  # order O1 runs on PUMP-1
+    story.order_event("order.discontinued", 20)  # ...and keeps running after it
+    story.clock_until(3 * 24 * 60)
+    engine = replay(story.events)
+    assert "order:default:GONE" not in engine.world.orders
+    assert "order:default:O1" in engine.world.orders
