@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_verify.add_parsers(subparsers)
     cmd_admin.add_parsers(subparsers)
     cmd_project.add_parsers(subparsers)
+    from ledger_cli import cmd_discrepancies  # findings of the discrepancy engine (issue 7)
+
+    cmd_discrepancies.add_parser(subparsers)
     cmd_replay.add_parser(subparsers)
     cmd_config.add_parser(subparsers)
     from ledger_cli import cmd_consume, cmd_deadletter  # the Kafka edge's commands

@@ -164,3 +164,23 @@ def test_findings_are_queryable_by_severity_rule_unit_and_time(
             "opened_at", "evidence"} <= set(every[0])
     json.dumps(every)  # JSON-ready
     assert _content(database) == sorted(every, key=lambda f: f["finding_id"])
+
+
+def test_ledger_discrepancies_prints_only_a_json_array_of_findings_on_stdout(
+    database: ConnectionParams,
+) -> None:
+    from tests.support.cli import ledger as run_ledger
+    from tests.support.events import VALID_EVENTS
+
+    assert run_ledger("import", str(VALID_EVENTS), database=database).code == 0
+    assert run_ledger("project", "--once", database=database).code == 0
+    result = run_ledger("discrepancies", "--json", database=database)
+    assert result.code == 0, result.stderr
+    findings = json.loads(result.stdout)
+    assert isinstance(findings, list)
+    for finding in findings:
+        assert {"rule_id", "severity", "status", "patient_id", "order_id", "pump_id",
+                "channel", "opened_at", "evidence"} <= set(finding)
+    only_s1 = json.loads(run_ledger("discrepancies", "--severity", "S1",
+                                    database=database).stdout)
+    assert all(f["severity"] == "S1" for f in only_s1)
