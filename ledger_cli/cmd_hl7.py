@@ -28,9 +28,10 @@ from consumers.hl7.outcome import Translation
 from consumers.hl7.translator import Session
 from ledger.errors import ConfigurationError
 from ledger.settings import LedgerSettings
-from ledger.store import Incoming, Outcome
+from ledger.store import Incoming
 from ledger.store.event_store import EventStore
 from ledger_cli import runtime
+from ledger_cli.appending import append_counted
 from ledger_cli.progress import say
 
 
@@ -86,16 +87,7 @@ def import_files(
     batch: list[Incoming] = []
 
     def flush() -> None:
-        for item, result in zip(batch, store.append(batch), strict=True):
-            if result.outcome is Outcome.APPENDED:
-                counts["appended"] += 1
-            elif result.outcome is Outcome.DUPLICATE:
-                counts["duplicates"] += 1
-            else:
-                counts["conflicts"] += 1
-                say(f"{item.origin.ref}: conflict: event_id {result.event_id} is already "
-                    "stored with different content; kept the first")
-        batch.clear()
+        append_counted(store, batch, counts)
 
     for path in paths:
         try:

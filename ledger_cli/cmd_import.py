@@ -11,9 +11,10 @@ from pathlib import Path
 from ledger.contract import parse_event
 from ledger.errors import ContractError
 from ledger.settings import LedgerSettings
-from ledger.store import Incoming, Origin, Outcome
+from ledger.store import Incoming, Origin
 from ledger.store.event_store import EventStore
 from ledger_cli import runtime
+from ledger_cli.appending import append_counted
 from ledger_cli.progress import Progress, say
 
 
@@ -37,20 +38,9 @@ def import_file(store: EventStore, path: Path, batch_size: int = 500) -> dict[st
     counts = {"appended": 0, "duplicates": 0, "conflicts": 0, "rejected": 0}
     progress = Progress(f"import {path.name}")
     batch: list[Incoming] = []
-    lines: list[int] = []
 
     def flush() -> None:
-        for line, result in zip(lines, store.append(batch), strict=True):
-            if result.outcome is Outcome.APPENDED:
-                counts["appended"] += 1
-            elif result.outcome is Outcome.DUPLICATE:
-                counts["duplicates"] += 1
-            else:
-                counts["conflicts"] += 1
-                say(f"{path}:{line}: conflict: event_id {result.event_id} is already stored "
-                    f"(position {result.notification_id}) with different content; kept the first")
-        batch.clear()
-        lines.clear()
+        append_counted(store, batch, counts)  # origins are path:line, so conflicts name them
 
     origin_prefix = str(path)
     for number, raw in _lines(path):
@@ -62,7 +52,6 @@ def import_file(store: EventStore, path: Path, batch_size: int = 500) -> dict[st
                 say(f"{path}:{number}: rejected: {error}")
             continue
         batch.append(Incoming(event, Origin("file", f"{origin_prefix}:{number}")))
-        lines.append(number)
         if len(batch) >= batch_size:
             flush()
             progress.update(sum(counts.values()))
