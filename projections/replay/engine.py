@@ -13,18 +13,18 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 
-from ledger.store.reader import StoredRecord, read_stream
-from ledger.units import UnitError, flow_from_dose_rate
+from ledger.store.reader import StoredRecord
 from projections.alarms.projection import AlarmsProjection
 from projections.infusions.episodes import ChannelFold
 from projections.infusions.orders import fold_location, fold_order
 from projections.infusions.projection import CHANNEL_TYPES, ORDER_TYPES
 from projections.replay.findings import FindingTimeline
+from projections.replay.loading import collector_paused, read_streams
+from projections.replay.state import CombinedState
 from projections.runtime.base import RowSink
 
 
@@ -53,41 +53,6 @@ class Frame:
         return dict(self.__dict__)
 
 
-_FLOWS: dict[str, dict[str, str] | None] = {}
-
-
-def _ordered_flow(order: dict[str, Any]) -> dict[str, str] | None:
-    """The order's rate in mL/h (memoised: an order changes rarely, frames are many)."""
-    key = repr((order.get("rate"), order.get("dose"), order.get("concentration"),
-                order.get("dosing_weight")))
-    if key not in _FLOWS:
-        if len(_FLOWS) > 10_000:
-            _FLOWS.clear()
-        _FLOWS[key] = _convert_ordered_flow(order)
-    return _FLOWS[key]
-
-
-def _convert_ordered_flow(order: dict[str, Any]) -> dict[str, str] | None:
-    """The order's rate in mL/h: as written, or converted from its dose with ledger.units."""
-    if order.get("rate"):
-        return dict(order["rate"])
-    dose, concentration = order.get("dose"), order.get("concentration")
-    if not dose or not concentration:
-        return None
-    weight = order.get("dosing_weight")
-    try:
-        flow = flow_from_dose_rate(
-            Decimal(dose["value"]), dose["unit"],
-            Decimal(concentration["amount"]["value"]), concentration["amount"]["unit"],
-            Decimal(concentration["volume"]["value"]), concentration["volume"]["unit"],
-            Decimal(weight["value"]) if weight and weight["unit"] == "kg" else None,
-            places=3,
-        )
-    except (UnitError, KeyError, ArithmeticError):
-        return None  # a one-off dose, or not convertible: shown as ordered, not as a flow
-    return {"value": format(flow.normalize(), "f"), "unit": "mL/h"}
-
-
 class Replay:
     """Folds records in order and snapshots the combined state after each."""
 
@@ -98,8 +63,13 @@ class Replay:
         # Every episode seen, by id, including those a later program replaced.
         self.episodes: dict[str, dict[str, Any]] = {}
         self.findings = findings or FindingTimeline([])
+        self.combined = CombinedState(self.states, self.findings)
 
     def frames(self, records: Iterable[StoredRecord]) -> list[Frame]:
+        with collector_paused():
+            return self._frames(records)
+
+    def _frames(self, records: Iterable[StoredRecord]) -> list[Frame]:
         frames = []
         sink = RowSink()  # rows are not wanted: replay never writes
         for record in records:
@@ -116,59 +86,25 @@ class Replay:
                 fold_location(state, record)
             elif kind in self.alarms.handles:
                 self.alarms.apply(state, record, sink)
-            fired, resolved = self.findings.at_event(str(record.event_id), record.occurred_at)
+            # Only the record's own stream state can have changed: only its parts rebuild.
+            self.combined.changed(record.stream)
+            event = record.event
+            event_id = str(record.event_id)
+            fired, resolved = self.findings.at_event(event_id, record.occurred_at)
             frames.append(Frame(
                 position=record.notification_id, stream=record.stream, version=record.version,
-                type=record.type, event_id=str(record.event_id),
-                occurred_at=record.event["occurred_at"], received_at=record.event.get(
-                    "received_at"), recorded_at=record.recorded_at.isoformat(),
-                source=record.event["source"], actor=record.event.get("actor"),
-                subject=record.subject, data=record.data, hash=record.hash.hex(),
-                state=self.snapshot(record.occurred_at), fired=fired, resolved=resolved,
+                type=kind, event_id=event_id, occurred_at=event["occurred_at"],
+                received_at=event.get("received_at"), recorded_at=record.recorded_at.isoformat(),
+                source=event["source"], actor=event.get("actor"),
+                subject=event.get("subject", {}), data=event.get("data", {}),
+                hash=record.hash.hex(), state=self.combined.snapshot(record.occurred_at),
+                fired=fired, resolved=resolved,
             ))
         return frames
 
     def snapshot(self, at: datetime) -> dict[str, Any]:
-        orders = {}
-        for key, state in sorted(self.states.items()):
-            if key.startswith("order:") and state.get("order_id"):
-                orders[state["order_id"]] = state
-        channels = {}
-        for key, state in sorted(self.states.items()):
-            if not key.startswith("channel:"):
-                continue
-            for source, episode in sorted(state.get("episodes", {}).items()):
-                order = orders.get(episode.get("order_id") or "", {})
-                program = episode.get("program") or {}
-                channels[f"{episode['pump_id']}/{episode['channel']}/{source}"] = {
-                    "episode_id": episode["episode_id"],
-                    "medication": (episode.get("medication") or {}).get("name"),
-                    "status": episode["status"],
-                    "patient_id": episode["patient_id"],
-                    "order_id": episode["order_id"],
-                    "ordered_dose": order.get("dose"),
-                    "ordered_rate": _ordered_flow(order) if order else None,
-                    "programmed_rate": program.get("rate"),
-                    "programmed_dose": program.get("dose"),
-                    "running_rate": episode["current_rate"],
-                    "running_dose_rate": episode["current_dose_rate"],
-                    "volume_infused": episode["volume_infused"],
-                }
-        alarms = []
-        for key, state in sorted(self.states.items()):
-            if key.startswith("pump:"):
-                for alarm in state.get("alarms", {}).values():
-                    if alarm.get("raised_at") and not alarm.get("cleared_at"):
-                        alarms.append({k: alarm[k] for k in (
-                            "pump_id", "alarm_id", "code", "priority", "raised_at",
-                            "acknowledged_at", "channel")})
-        return {
-            "channels": channels,
-            "orders": {k: {"status": v.get("status"), "dose": v.get("dose"),
-                           "rate": v.get("rate")} for k, v in sorted(orders.items())},
-            "open_alarms": sorted(alarms, key=lambda a: (a["raised_at"], a["alarm_id"])),
-            "open_findings": self.findings.open_at(at),
-        }
+        """The combined state now, with the findings open at ``at``."""
+        return self.combined.snapshot(at)
 
 
 def load_records(
@@ -181,15 +117,10 @@ def load_records(
     when their events happened, but each stream keeps its own recorded order, so a late event
     is folded where the projections folded it and the replayed state is theirs exactly.
     """
-    per_stream = [
-        read_stream(conn, stream, at=until, clock=clock)  # type: ignore[arg-type]
-        for stream in sorted(streams)
-    ]
+    per_stream = read_streams(conn, streams, until=until, clock=clock)  # type: ignore[arg-type]
     if clock == "recorded":
         return sorted((r for records in per_stream for r in records),
                       key=lambda r: r.notification_id)
-    for records in per_stream:
-        records.sort(key=lambda r: r.version)  # read_stream sorted by occurred_at: undo
     # heapq.merge compares only the heads of the inputs: a k-way merge that never reorders
     # within one input, even where an input is not sorted by the key (late data).
     return list(heapq.merge(*per_stream, key=lambda r: (r.occurred_at, r.notification_id)))
