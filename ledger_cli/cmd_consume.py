@@ -29,6 +29,7 @@ from ledger.errors import StoreUnavailable
 from ledger.settings import LedgerSettings
 from ledger.store.event_store import EventStore
 from ledger_cli import runtime
+from ledger_cli.gc_tuning import tune_for_throughput
 
 log = logging.getLogger("ledger_cli.consume")
 
@@ -110,6 +111,7 @@ def run(args: argparse.Namespace, settings: LedgerSettings) -> int:
         from consumers.hl7.kafka_hook import translators_for  # raw HL7 topic → events
 
         translators = translators_for(settings, config.topics)
+        tune_for_throughput()
         try:
             ingestor = KafkaIngestor(store, config, stop_event=stop, translators=translators)
             observability.start_process_metrics(settings, "consume", ingest=ingestor.metrics)

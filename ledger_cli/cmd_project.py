@@ -16,6 +16,7 @@ import observability
 from ledger.settings import LedgerSettings
 from ledger.store.checkpoints import create_checkpoint
 from ledger_cli import runtime
+from ledger_cli.gc_tuning import tune_for_throughput
 from ledger_cli.progress import say
 from projections import registry
 from projections.runtime import catalog
@@ -46,6 +47,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 def run_project(args: argparse.Namespace, settings: LedgerSettings) -> int:
     params = runtime.database(settings)
     projections = registry.build(args.names or None)
+    tune_for_throughput()
     if not args.once:
         observability.start_process_metrics(settings, "project", conninfo=params.conninfo)
     if args.once:
@@ -126,6 +128,7 @@ def run_status(args: argparse.Namespace, settings: LedgerSettings) -> int:
 
 def run_rebuild(args: argparse.Namespace, settings: LedgerSettings) -> int:
     params = runtime.database(settings)
+    tune_for_throughput()
     results = {}
     for projection in registry.build(args.names):
         say(f"rebuilding {projection.name} ...")

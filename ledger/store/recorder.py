@@ -58,7 +58,8 @@ class LedgerRecorder(PostgresApplicationRecorder):
         super().__init__(*args, **kwargs)
         # Stream heads this process wrote, valid only while no other writer has appended
         # since (checked under the lock against the sequence); saves a lookup per stream.
-        self._heads: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
+        # Keyed by stream key: a str caches its hash, a UUID recomputes it on every lookup.
+        self._heads: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
         self._last_id_written: int | None = None
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
@@ -154,7 +155,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
         fresh: list[tuple[int, PreparedEvent]],
         results: list[AppendResult | None],
     ) -> None:
-        heads = self._stream_heads(cur, table, {event.stream_uuid for _, event in fresh})
+        heads = self._stream_heads(
+            cur, table, {event.stream: event.stream_uuid for _, event in fresh}
+        )
         # One block of notification ids. Only writers holding the append lock draw from this
         # sequence, so the block is contiguous and in commit order.
         cur.execute(
@@ -172,13 +175,13 @@ class LedgerRecorder(PostgresApplicationRecorder):
         written: dict[UUID, AppendResult] = {}
         for offset, (index, event) in enumerate(fresh):
             notification_id = first_id + offset
-            version, previous = heads.get(event.stream_uuid, (0, GENESIS_HASH))
+            version, previous = heads.get(event.stream, (0, GENESIS_HASH))
             version += 1
             state = encode_state(
                 event.event_json, event.origin_json, recorded_json, event.stream_json, version
             )
             digest = chain_hash(previous, state)
-            heads[event.stream_uuid] = (version, digest)
+            heads[event.stream] = (version, digest)
             rows.append(
                 (
                     event.stream_uuid, version, event.topic, state, notification_id,
@@ -213,27 +216,30 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 )
 
     def _stream_heads(
-        self, cur: psycopg.Cursor[Any], table: str, streams: set[UUID]
-    ) -> dict[UUID, tuple[int, bytes]]:
-        """Each stream's last version and hash, from the cache when it is provably current."""
+        self, cur: psycopg.Cursor[Any], table: str, streams: dict[str, UUID]
+    ) -> dict[str, tuple[int, bytes]]:
+        """Each stream's last version and hash (by stream key), from the cache when it is
+        provably current. ``streams`` maps the batch's stream keys to their ids."""
         cur.execute(f"SELECT last_value FROM {table}_notification_id_seq")
         (sequence_at,) = cur.fetchone()  # type: ignore[misc]
         if sequence_at != self._last_id_written:
             self._heads.clear()  # another writer appended since this process last did
-        heads = {s: self._heads[s] for s in streams if s in self._heads}
+        cached = self._heads
+        heads = {s: cached[s] for s in streams if s in cached}
         missing = [s for s in streams if s not in heads]
         if missing:
             cur.execute(
-                f"SELECT s.id, e.originator_version, e.hash FROM unnest(%b::uuid[]) AS s(id)"
+                f"SELECT s.key, e.originator_version, e.hash"
+                f" FROM unnest(%b::uuid[], %b::text[]) AS s(id, key)"
                 f" CROSS JOIN LATERAL (SELECT originator_version, hash FROM {table}"
                 f"  WHERE originator_id = s.id ORDER BY originator_version DESC LIMIT 1) AS e",
-                (missing,),
+                ([streams[s] for s in missing], missing),
                 binary=True,
             )
             heads.update((row[0], (row[1], bytes(row[2]))) for row in cur.fetchall())
         return heads
 
-    def _remember(self, heads: dict[UUID, tuple[int, bytes]], last_id: int) -> None:
+    def _remember(self, heads: dict[str, tuple[int, bytes]], last_id: int) -> None:
         # Cached as if committed; append() clears it when the transaction does not commit.
         for stream, head in heads.items():
             self._heads[stream] = head

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC
+from functools import lru_cache
 from typing import Any
 
 DEFAULT_FACILITY = "default"
@@ -55,6 +56,10 @@ def stream_key(event: Any) -> str:
     return f"channel:{facility}:{_part(subject.pump_id)}:{_part(subject.channel)}"
 
 
+# Memoised: a stream receives many events and uuid5 (SHA-1 plus UUID construction) costs
+# about as much per event as the rest of the stream bookkeeping. Bounded, so a process
+# that sees millions of streams keeps a fixed footprint.
+@lru_cache(maxsize=131_072)
 def stream_id(key: str) -> uuid.UUID:
     """The eventsourcing originator id of a stream: a UUIDv5 of its key."""
     return uuid.uuid5(STREAM_NAMESPACE, key)
