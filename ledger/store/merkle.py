@@ -25,11 +25,15 @@ def merkle_root(items: Sequence[bytes]) -> bytes:
     """MTH(D[n]) of RFC 6962 §2.1, computed bottom-up (no recursion depth limit)."""
     if not items:
         return EMPTY_ROOT
-    level = [leaf_hash(item) for item in items]
+    # ``leaf_hash``/``node_hash`` inlined: ``ledger verify`` recomputes a root over every
+    # stored event, and two Python calls per hash were a third of its checkpoint work.
+    sha256 = hashlib.sha256
+    level = [sha256(b"\x00" + item).digest() for item in items]
     # Bottom-up pairing with an odd last node promoted unchanged gives the same root as the
     # RFC's split at the largest power of two below n.
     while len(level) > 1:
-        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        paired = [sha256(b"\x01" + left + right).digest()
+                  for left, right in zip(level[0::2], level[1::2], strict=False)]
         if len(level) % 2:
             paired.append(level[-1])
         level = paired

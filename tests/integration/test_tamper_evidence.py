@@ -14,6 +14,7 @@ from ledger.store.chain import chain_hash
 from ledger.store.checkpoints import create_checkpoint, export_checkpoints, verify_export_signature
 from ledger.store.database import ConnectionParams
 from ledger.store.event_store import EventStore
+from ledger.store.verify import verify as verify_report
 from tests.support.cli import ledger
 from tests.support.events import event
 
@@ -219,3 +220,48 @@ def test_a_signed_export_verifies_and_detects_editing(
     document["checkpoints"][0]["event_count"] += 1
     (tmp_path / "signed.json").write_text(json.dumps(document))
     assert not verify_export_signature(tmp_path / "signed.json")
+
+
+def test_a_column_changed_behind_an_intact_record_is_found_and_named(
+    ledger_db: ConnectionParams,
+) -> None:
+    """The hash covers the record, not the columns readers filter on: the default pass
+    compares each column with the record's bytes."""
+    with superuser(ledger_db) as conn:
+        position, _, _ = row(conn, STREAM, 2)
+        conn.execute("UPDATE ledger_events SET topic = 'infusion.stopped'"
+                     " WHERE notification_id = %s", (position,))
+        other, _, _ = row(conn, STREAM, 4)
+        conn.execute("UPDATE ledger_events SET event_id = gen_random_uuid()"
+                     " WHERE notification_id = %s", (other,))
+    code, summary, stderr = verify(ledger_db)
+    assert code == 2
+    assert summary["first_problem"] == {
+        "kind": "record_mismatch", "detail": "stored record disagrees with its columns",
+        "stream": STREAM, "version": 2, "notification_id": position,
+    }
+    assert f"record_mismatch: stored record disagrees with its columns [stream={STREAM}" \
+        f" version=4 position={other}]" in stderr
+
+
+def test_deep_verification_also_holds_each_record_to_the_contract(
+    ledger_db: ConnectionParams,
+) -> None:
+    """A record re-hashed by someone who could (no checkpoint covers it yet) but that is no
+    valid event passes the default byte-level pass and fails the deep one."""
+    with EventStore(ledger_db) as store:
+        _append(store, 1, pumps=("P2",))
+    with superuser(ledger_db) as conn:
+        position, state, _ = row(conn, STREAM, 8)
+        _, _, previous = row(conn, STREAM, 7)
+        forged = state.replace(b'"unit":"mL"', b'"unit":"parsecs"')
+        assert forged != state
+        conn.execute("UPDATE ledger_events SET state = %s, hash = %s WHERE notification_id = %s",
+                     (forged, chain_hash(bytes(previous), forged), position))
+    fast = verify_report(ledger_db.conninfo)
+    assert fast.ok and fast.unanchored_events == 1
+    deep = verify_report(ledger_db.conninfo, deep=True)
+    assert not deep.ok
+    problem = deep.problems[0]
+    assert (problem.kind, problem.stream, problem.version, problem.notification_id) == (
+        "contract_violation", STREAM, 8, position)
