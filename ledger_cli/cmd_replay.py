@@ -14,14 +14,14 @@ import psycopg
 from ledger.contract import parse_event
 from ledger.settings import LedgerSettings
 from ledger.store import Incoming, Origin
+from ledger.store.database import ConnectionParams
 from ledger.store.event_store import EventStore
 from ledger_cli import runtime
 from ledger_cli.progress import say
-from projections.replay.engine import Replay, load_records
 from projections.replay.export import export_package
-from projections.replay.findings import load_findings
-from projections.replay.render import to_html, to_json, to_text
-from projections.replay.selection import SelectionError, select
+from projections.replay.report import ReplayRequest, build, document
+from projections.replay.selection import SelectionError
+from projections.replay.whatif import RuleSetError, load_rules
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +39,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="last moment shown (RFC 3339)")
     parser.add_argument("--at", type=datetime.fromisoformat,
                         help="show the state at this instant, as happened and as known")
+    parser.add_argument("--rules", type=Path, metavar="FILE",
+                        help="what-if: re-run the discrepancy rules with this rule-set file "
+                             "over the window and show the findings that would differ "
+                             "(in memory; stored findings are untouched)")
     parser.add_argument("--format", choices=("text", "json", "html"), default="text")
     parser.add_argument("--out", type=Path, help="write the output here instead of stdout")
     parser.add_argument("--export", type=Path, help="write an incident package to this folder")
@@ -53,55 +57,40 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def run(args: argparse.Namespace, settings: LedgerSettings) -> int:
+    try:
+        # Checked before the database is touched: a typo in a rule file costs nothing.
+        rules = load_rules(args.rules)[0] if args.rules else None
+    except RuleSetError as exc:
+        say(f"ledger replay: {exc}")
+        return 2
+    request = ReplayRequest(
+        patient=args.patient, episode=args.episode, pump=args.pump, channel=args.channel,
+        order=args.order, facility=args.facility, start=_aware(args.start),
+        end=_aware(args.end), at=_aware(args.at), rules=rules)
     params = runtime.database(settings)
-    start, end, at = _aware(args.start), _aware(args.end), _aware(args.at)
     with psycopg.connect(params.conninfo) as conn:
         try:
-            selection = select(conn, patient=args.patient, episode=args.episode, pump=args.pump,
-                               channel=args.channel, order=args.order, facility=args.facility)
+            report = build(conn, request)
         except SelectionError as exc:
             say(f"ledger replay: {exc}")
             return 2
-        findings = load_findings(conn, selection.episode_ids, selection.streams)
-        replay = Replay(findings)
-        frames = replay.frames(load_records(conn, selection.streams, until=end))
-        frames = [f for f in frames if start is None or f.occurred_at >= start.isoformat()]
-        extra = {}
-        if at is not None:
-            extra["as_of"] = _as_of(conn, selection.streams, at)
-        documents = {
-            "text": to_text(selection.label, frames),
-            "json": to_json(selection.label, frames, extra),
-            "html": to_html(selection.label, frames),
-        }
+        output = document(report, args.format)
         if args.export:
-            summary = export_package(conn, args.export, selection.streams, {
-                "report.html": documents["html"], "timeline.json": documents["json"],
-                "report.txt": documents["text"]}, ruleset=None)
+            summary = export_package(conn, args.export, report.selection.streams, {
+                "report.html": document(report, "html"),
+                "timeline.json": document(report, "json"),
+                "report.txt": document(report, "text")}, ruleset=None)
             say(f"incident package: {summary}")
-    output = documents[args.format]
     if args.out:
         args.out.write_text(output)
         say(f"wrote {args.out}")
     else:
         sys.stdout.write(output)
-    _audit(params, settings, args, selection.label)
+    _audit(params, args, report.selection.label)
     return 0
 
 
-def _as_of(conn: psycopg.Connection, streams: set[str], at: datetime) -> dict:
-    """The state at ``at`` as it happened (device clock) and as it was known (ledger clock)."""
-    states = {}
-    for clock in ("occurred", "recorded"):
-        replay = Replay()
-        frames = replay.frames(load_records(conn, streams, until=at, clock=clock))
-        states[clock] = {"events": len(frames),
-                         "state": replay.snapshot(at) if frames else None}
-    states["late_data"] = states["occurred"] != states["recorded"]
-    return states
-
-
-def _audit(params, settings: LedgerSettings, args: argparse.Namespace, label: str) -> None:
+def _audit(params: ConnectionParams, args: argparse.Namespace, label: str) -> None:
     """Replays are reads of patient-level data: each one is recorded in the ledger."""
     actor = args.actor or getpass.getuser()
     event = parse_event({
@@ -118,4 +107,3 @@ def _audit(params, settings: LedgerSettings, args: argparse.Namespace, label: st
     }, allow_internal=True)
     with EventStore(params, pool_size=1) as store:
         store.append([Incoming(event, Origin("internal", "ledger replay"))])
-    del settings

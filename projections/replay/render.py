@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from projections.replay.engine import Frame
+from projections.replay.whatif_render import html_section, text_section
 
 
 def _default(value: Any) -> Any:
@@ -60,7 +61,7 @@ def _what(frame: Frame) -> str:
             f"vol {_q(c['volume_infused'])}")
 
 
-def to_text(label: str, frames: Sequence[Frame]) -> str:
+def to_text(label: str, frames: Sequence[Frame], what_if: dict[str, Any] | None = None) -> str:
     lines = [f"Replay of {label}: {len(frames)} events", "",
              f"{'occurred (device)':<26} {'recorded (ledger)':<26} {'event':<28} "
              f"{'source':<14} {'actor':<12} state after"]
@@ -77,6 +78,8 @@ def to_text(label: str, frames: Sequence[Frame]) -> str:
                          f"{finding.get('summary') or ''}")
         for finding in frame.resolved:
             lines.append(f"{'':<54}  << RESOLVED {finding['rule_id']}")
+    if what_if is not None:
+        lines += text_section(what_if)
     return "\n".join(lines) + "\n"
 
 
@@ -90,7 +93,7 @@ small{color:#666}
 """
 
 
-def to_html(label: str, frames: Sequence[Frame]) -> str:
+def to_html(label: str, frames: Sequence[Frame], what_if: dict[str, Any] | None = None) -> str:
     rows = []
     for frame in frames:
         css = "fired" if frame.fired else "resolved" if frame.resolved else ""
@@ -113,4 +116,5 @@ def to_html(label: str, frames: Sequence[Frame]) -> str:
         "happened (device clock), with the ledger's clock beside it. Red rows: a rule fired; "
         "green: a finding resolved.</p><table><tr><th>occurred / recorded</th><th>event</th>"
         "<th>state after (ordered · programmed · running)</th><th>open alarms</th>"
-        f"<th>findings</th></tr>{''.join(rows)}</table></body></html>\n")
+        f"<th>findings</th></tr>{''.join(rows)}</table>"
+        f"{html_section(what_if) if what_if is not None else ''}</body></html>\n")
