@@ -205,6 +205,37 @@ class LedgerSettings(BaseSettings):
     docs_ack_grace_minutes: int = Field(
         default=15, ge=0, description="Minutes an enqueued entry may stay unacknowledged"
     )
+    # Discrepancy engine (``ledger project``) and its S1 pages (``ledger publish-findings``;
+    # issue 7, docs/discrepancies.md).
+    discrepancy_ruleset: Path | None = Field(
+        default=None,
+        description="A site's own validated rule-set file (JSON, the shape of "
+        "projections/discrepancies/rulesets/default.json) for the discrepancy engine. "
+        "Unset: the shipped defaults. `ledger project --rules FILE` overrides it",
+    )
+    findings_publish_target: Literal["webhook", "kafka", "both"] = Field(
+        default="webhook",
+        description="Where ``ledger publish-findings`` pages S1 findings: the webhook "
+        "(findings_webhook_url), the Kafka topic findings_kafka_topic, or both",
+    )
+    findings_webhook_url: str | None = Field(
+        default=None, description="URL each S1 page is POSTed to (JSON, Idempotency-Key: "
+        "the finding id), e.g. https://paging.example.org/hooks/ledger",
+    )
+    findings_webhook_auth_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to the webhook (unset: none)"
+    )
+    findings_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    findings_kafka_topic: str = "infusion.discrepancies.v1"
+    findings_publish_interval_seconds: float = Field(
+        default=1.0, gt=0, le=300,
+        description="How often an idle publish-findings looks for new pages (the projection "
+        "also notifies it at commit, so this bounds the delay only if a notification is lost)",
+    )
+    findings_publish_batch_size: int = Field(default=100, ge=1, le=10_000)
+    findings_publish_retry_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest back-off between retries of one page"
+    )
     migrate_on_start: bool = Field(
         default=True,
         description="Apply migrations and create read-model tables when a command starts. "

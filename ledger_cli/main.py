@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ledger_cli import cmd_docs  # the EHR documentation feed's edge (issue 9)
 
     cmd_docs.add_parser(subparsers)
+    from ledger_cli import cmd_findings  # the S1 pages of the discrepancy engine (issue 7)
+
+    cmd_findings.add_parser(subparsers)
     return parser
 
 

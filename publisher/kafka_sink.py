@@ -1,4 +1,8 @@
-"""Sending outbox rows to the Kafka topic ``infusion.documentation.v1``.
+"""Sending outbox rows to a Kafka topic, each confirmed by all in-sync replicas.
+
+What a row becomes is the feed's business (an encoder: key, value, headers); sending,
+flushing and waiting for every confirmation is the same for every feed. By default the
+rows are the documentation outbox's, to the topic ``infusion.documentation.v1``:
 
 Each message is the feed item (``{"position", "entry", "resource"}``, the same bytes the
 feed API serves), keyed by the entry id so all versions of one entry stay in order on one
@@ -10,24 +14,41 @@ highest revision it holds for the entry). The producer waits for all in-sync rep
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, NamedTuple, cast
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from publisher.errors import TargetUnavailable
-from publisher.outbox import Delivery, OutboxRow
+from publisher.feed import Delivery, RowT
+from publisher.outbox import OutboxRow
 
 TOPIC = "infusion.documentation.v1"
 
 
-class KafkaSink:
+class Message(NamedTuple):
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def documentation_message(row: OutboxRow) -> Message:
+    headers = [("content-type", b"application/json"),
+               ("x-entry-id", row.entry_id.encode()),
+               ("x-revision", str(row.revision).encode()),
+               ("x-position", str(row.seq).encode())]
+    return Message(row.entry_id.encode(), row.feed_item, headers)
+
+
+class KafkaSink(Generic[RowT]):
     def __init__(self, producer_kwargs: dict[str, Any], topic: str = TOPIC,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, encode: Callable[[RowT], Message] | None = None):
         self.topic = topic
         self.target = f"kafka:{topic}"
         self.timeout = timeout
+        # The documentation encoding when none is named (the cast: see Publisher.feed).
+        self._encode = cast("Callable[[RowT], Message]", encode or documentation_message)
         self._kwargs = producer_kwargs
         self._producer: KafkaProducer | None = None
 
@@ -39,17 +60,15 @@ class KafkaSink:
                 raise TargetUnavailable(f"kafka: {error}") from error
         return self._producer
 
-    def deliver(self, rows: list[OutboxRow]) -> Iterator[Delivery]:
+    def deliver(self, rows: list[RowT]) -> Iterator[Delivery[RowT]]:
         producer = self._connect()
         futures = []
         try:
             for row in rows:
-                headers = [("content-type", b"application/json"),
-                           ("x-entry-id", row.entry_id.encode()),
-                           ("x-revision", str(row.revision).encode()),
-                           ("x-position", str(row.seq).encode())]
-                futures.append((row, producer.send(self.topic, key=row.entry_id.encode(),
-                                                   value=row.feed_item, headers=headers)))
+                message = self._encode(row)
+                futures.append((row, producer.send(self.topic, key=message.key,
+                                                   value=message.value,
+                                                   headers=message.headers)))
             producer.flush(timeout=self.timeout)
         except KafkaError as error:
             self.close()

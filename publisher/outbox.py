@@ -8,14 +8,17 @@ written only once the target answered, so a crash before it means "send again".
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-Outcome = Literal["acknowledged", "rejected"]
+from publisher import feed
+from publisher.feed import Outcome
+
+__all__ = ["DOCUMENTATION", "Delivery", "DocumentationFeed", "OutboxRow", "Outcome", "Sink",
+           "pending", "position", "record"]
 
 
 @dataclass(frozen=True)
@@ -39,34 +42,13 @@ class OutboxRow:
                 f'"resource":{self.resource}}}').encode()
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """What the target said about one row."""
-
-    row: OutboxRow
-    outcome: Outcome
-    status_code: int | None = None
-    detail: str | None = None
-    location: str | None = None
-
-
-class Sink(Protocol):
-    """Where rows go. ``deliver`` yields one :class:`Delivery` per row, in order, as each
-    is confirmed, and raises ``TargetUnavailable`` at the first row it could not deliver."""
-
-    target: str
-
-    def deliver(self, rows: list[OutboxRow]) -> Iterator[Delivery]: ...
-
-    def close(self) -> None: ...
+# The generic types, bound to this outbox's rows (the names the sinks have always used).
+Delivery = feed.Delivery[OutboxRow]
+Sink = feed.Sink[OutboxRow]
 
 
 def position(conn: psycopg.Connection[Any], target: str) -> int:
-    row = conn.execute(
-        "SELECT COALESCE(max(seq), 0) FROM documentation_deliveries WHERE target = %s",
-        (target,),
-    ).fetchone()
-    return int(row[0]) if row else 0
+    return feed.delivered_position(conn, "documentation_deliveries", target)
 
 
 def pending(conn: psycopg.Connection[Any], after: int, limit: int) -> list[OutboxRow]:
@@ -91,3 +73,26 @@ def record(conn: psycopg.Connection[Any], target: str, delivery: Delivery,
         (target, row.seq, row.entry_id, row.revision, delivery.outcome, delivery.status_code,
          delivery.detail, delivery.location, attempts),
     )
+
+
+class DocumentationFeed:
+    """The documentation outbox as a :class:`publisher.feed.Feed`."""
+
+    name = "publish-docs"
+    channel = "documentation_outbox"  # the projection NOTIFYs it at commit
+
+    def position(self, conn: psycopg.Connection[Any], target: str) -> int:
+        return position(conn, target)
+
+    def pending(self, conn: psycopg.Connection[Any], after: int, limit: int) -> list[OutboxRow]:
+        return pending(conn, after, limit)
+
+    def record(self, conn: psycopg.Connection[Any], target: str, delivery: Delivery,
+               attempts: int) -> None:
+        record(conn, target, delivery, attempts)
+
+    def describe(self, row: OutboxRow) -> str:
+        return f"entry {row.entry_id} revision {row.revision}"
+
+
+DOCUMENTATION = DocumentationFeed()

@@ -6,6 +6,10 @@ escalations the rule's code knows, e.g. ``high_alert``), a rule version, and the
 rationale and source of the rule and of every parameter (a rule set whose parameter lacks
 a rationale is refused: the file is the documentation safety committees sign off).
 Care areas may override parameters or severities; :meth:`RuleSet.params` merges them.
+
+A site may run its own file (``LEDGER_DISCREPANCY_RULESET`` / ``ledger project --rules``):
+:func:`load` refuses an invalid one with a :class:`RuleSetError` naming every offending
+field by its path in the file (``rules.R01.params.rate_tol_pct: ...``).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ledger.errors import ConfigurationError
 from projections.discrepancies.params import PARAMS, Params
 
 Severity = Literal["S1", "S2", "S3", "S4"]
@@ -104,12 +109,13 @@ class RuleSet(_Model):
         if unknown:
             raise ValueError(f"rules without an implementation: {unknown}")
         for rule_id, spec in self.rules.items():
-            PARAMS[rule_id].model_validate(spec.params)
+            _check_params(rule_id, spec.params, ("rules", rule_id, "params"))
         for area, overrides in self.care_areas.items():
             for rule_id, override in overrides.items():
                 if rule_id not in self.rules:
                     raise ValueError(f"care area {area!r} overrides unknown rule {rule_id}")
-                PARAMS[rule_id].model_validate({**self.rules[rule_id].params, **override.params})
+                _check_params(rule_id, {**self.rules[rule_id].params, **override.params},
+                              ("care_areas", area, rule_id, "params"))
         return self
 
     def enabled(self, rule_id: str) -> bool:
@@ -144,11 +150,46 @@ class RuleSet(_Model):
         return {}
 
 
+class RuleSetError(ConfigurationError):
+    """A rule-set file that cannot be read or is not valid: the engine must not run on it."""
+
+
+def _check_params(rule_id: str, values: dict[str, Any], where: tuple[str, ...]) -> None:
+    """The rule's typed parameters validate ``values``; their errors are re-raised at their
+    place in the file (the rule's model knows only ``rate_tol_pct``, not where it was)."""
+    try:
+        PARAMS[rule_id].model_validate(values)
+    except ValidationError as error:
+        raise ValidationError.from_exception_data(error.title, [
+            {"type": e["type"], "loc": (*where, *e["loc"]), "input": e["input"],
+             **({"ctx": e["ctx"]} if "ctx" in e else {})}
+            for e in error.errors()
+        ]) from None
+
+
 def load(path: Path | str | None = None) -> RuleSet:
     """Read and validate a rule-set file (the shipped defaults when ``path`` is None)."""
     if path is None:
         return _default()
-    return RuleSet.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise RuleSetError(f"rule set {path}: cannot read it: {error.strerror}") from error
+    try:
+        return RuleSet.model_validate_json(text)
+    except ValidationError as error:
+        problems = [_problem(e) for e in error.errors()]
+        raise RuleSetError(f"rule set {path} is not valid ({len(problems)} error"
+                           f"{'s' if len(problems) > 1 else ''}): " + "; ".join(problems)
+                           ) from error
+
+
+def _problem(error: Any) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "(the file)"
+    found = error.get("input")
+    shown = f" (found {found!r})" if isinstance(found, str | int | float | bool) \
+        and error["type"] != "missing" else ""
+    return f"{where}: {error['msg']}{shown}"
 
 
 @cache

@@ -206,6 +206,8 @@ def _page(cur: psycopg.Cursor[Any], generation: int, engine: Engine, projection:
           f["facility_id"], f.get("patient_id"), f.get("unit"), clock.to_datetime(f["opened_at"]),
           orjson.dumps(_public(f), option=orjson.OPT_SORT_KEYS).decode(), f["last_position"],
           generation) for outbox_id, f in pages])
+    # Delivered at commit (and only then): wakes `ledger publish-findings` at once.
+    cur.execute("SELECT pg_notify('discrepancy_outbox', %s)", (str(generation),))
 
 
 def _public(finding: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 SCHEMA = DEPLOY / "schema" / "compose-spec.json"
-LEDGER_PROCESSES = ("consume", "project", "serve", "publish-docs", "mllp")
+LEDGER_PROCESSES = ("consume", "project", "serve", "publish-docs", "publish-findings", "mllp")
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 
 
@@ -124,7 +124,8 @@ def test_compose_creates_every_topic_the_ledger_settings_name() -> None:
     script = "\n".join(compose()["services"]["kafka-init"]["command"])
     settings = env_file(DEPLOY / "env" / "ledger.env")
     topics = yaml.safe_load(settings["LEDGER_KAFKA_TOPICS"])
-    named = [settings["LEDGER_KAFKA_DEADLETTER_TOPIC"], settings["LEDGER_HL7_KAFKA_TOPIC"]]
+    named = [settings["LEDGER_KAFKA_DEADLETTER_TOPIC"], settings["LEDGER_HL7_KAFKA_TOPIC"],
+             settings["LEDGER_FINDINGS_KAFKA_TOPIC"]]
     for topic in [*topics, *named]:
         assert re.search(rf"topic {re.escape(topic)} ", script), topic
     assert "--replication-factor 3" in script
