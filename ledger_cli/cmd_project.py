@@ -13,14 +13,16 @@ from typing import Any
 import psycopg
 
 import observability
+from ledger.errors import LedgerError
 from ledger.settings import LedgerSettings
 from ledger.store.checkpoints import create_checkpoint
 from ledger_cli import runtime
 from ledger_cli.gc_tuning import tune_for_throughput
-from ledger_cli.progress import say
+from ledger_cli.progress import Progress, say
 from projections import registry
 from projections.runtime import catalog
-from projections.runtime.rebuild import rebuild, table_checksums
+from projections.runtime.parallel import build_in_parallel
+from projections.runtime.rebuild import build_together, switch_built, table_checksums
 from projections.runtime.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,14 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     rebuild_parser = subparsers.add_parser(
         "rebuild", help="rebuild a projection into new tables, then switch readers to them"
     )
-    rebuild_parser.add_argument("names", nargs="+")
+    rebuild_parser.add_argument("names", nargs="*", help="projections to rebuild")
+    rebuild_parser.add_argument("--all", action="store_true", help="rebuild every projection")
     rebuild_parser.add_argument("--batch-size", type=int, default=5000)
+    rebuild_parser.add_argument(
+        "--jobs", type=int, default=1,
+        help="processes to build in (projections are split across them by cost; the ledger"
+        " is read once per process); e.g. the number of spare cores",
+    )
     rebuild_parser.set_defaults(handler=run_rebuild)
 
 
@@ -127,18 +135,37 @@ def run_status(args: argparse.Namespace, settings: LedgerSettings) -> int:
 
 
 def run_rebuild(args: argparse.Namespace, settings: LedgerSettings) -> int:
+    if bool(args.names) == args.all:
+        raise LedgerError("name the projections to rebuild, or pass --all (not both)")
     params = runtime.database(settings)
     tune_for_throughput()
+    projections = registry.build(args.names or None)
+    say(f"rebuilding {', '.join(p.name for p in projections)}"
+        + (f" in up to {args.jobs} processes" if args.jobs > 1 else "") + " ...")
+    if args.jobs > 1:
+        built = build_in_parallel(params.conninfo, projections, jobs=args.jobs,
+                                  batch_size=args.batch_size)
+    else:
+        head = _head(params.conninfo)
+        progress = Progress("rebuild (position)")
+        built = build_together(params.conninfo, projections, batch_size=args.batch_size,
+                               progress=lambda position: progress.update(position, head))
+        progress.finish()
     results = {}
-    for projection in registry.build(args.names):
-        say(f"rebuilding {projection.name} ...")
-        result = rebuild(params.conninfo, projection, batch_size=args.batch_size)
-        results[projection.name] = {
+    by_name = {projection.name: projection for projection in projections}
+    for result in switch_built(params.conninfo, projections, built):
+        results[result.projection] = {
             "generation": result.new_generation, "replaced": result.old_generation,
             "events": result.events, "resumed": result.resumed,
-            "checksums": table_checksums(params.conninfo, projection),
+            "checksums": table_checksums(params.conninfo, by_name[result.projection]),
         }
-        say(f"{projection.name}: generation {result.new_generation} active "
+        say(f"{result.projection}: generation {result.new_generation} active "
             f"({result.events} events{', resumed' if result.resumed else ''})")
     print(json.dumps(results))
     return 0
+
+
+def _head(conninfo: str) -> int:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT COALESCE(MAX(notification_id), 0) FROM ledger_events").fetchone()
+    return int(row[0]) if row else 0

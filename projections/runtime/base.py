@@ -55,6 +55,9 @@ class Projection(ABC):
     tables: Sequence[str]
     #: Event types it folds; every other *known* type is deliberately not its business.
     handles: frozenset[str]
+    #: Relative CPU cost of a rebuild (per ledger event, as measured by bench/rebuild.py),
+    #: used only to balance parallel rebuilds across processes.
+    rebuild_cost: float = 1.0
 
     @abstractmethod
     def create_tables(self, cur: psycopg.Cursor[Any], generation: int) -> None:

@@ -87,14 +87,19 @@ class ProjectionRunner:
     def step(self) -> int:
         """Process at most one batch; return how many events it covered (0: caught up)."""
         records = read_positions(self._conn, self.position, self.batch_size)
-        if not records:
-            return 0
+        if records:
+            self.process(records)
+        return len(records)
+
+    def process(self, records: list[StoredRecord]) -> None:
+        """Fold and write one batch read by the caller (events after this runner's position,
+        in global order): a rebuild of several projections reads the ledger once for all."""
         try:
             self._apply(records)
         except catalog.ConcurrentRunner:
             self._cache.clear()
             if self._follow_switch():
-                return len(records)
+                return
             raise
         except Exception as exc:
             self._cache.clear()
@@ -107,7 +112,6 @@ class ProjectionRunner:
         self.stats.batches += 1
         self.stats.events += len(records)
         self.stats.position = self.position
-        return len(records)
 
     def _apply(self, records: list[StoredRecord]) -> None:
         projection = self.projection
@@ -170,10 +174,10 @@ class ProjectionRunner:
     # -- loops -----------------------------------------------------------------------
     def run_until_caught_up(self) -> RunStats:
         """``ledger project --once`` and rebuilds: process until no event is left."""
-        self._report("running")
+        self.report("running")
         while self.step():
             pass
-        self._report("caught_up")
+        self.report("caught_up")
         return self.stats
 
     def run_forever(self, stop: threading.Event, *, status_every: float = 1.0) -> RunStats:
@@ -186,22 +190,22 @@ class ProjectionRunner:
                 processed = self.step()
                 now = time.monotonic()
                 if processed and now - last_report >= status_every:
-                    self._report("running")
+                    self.report("running")
                     last_report = now
                 if processed:
                     continue
                 if now - last_report >= status_every:
-                    self._report("caught_up")
+                    self.report("caught_up")
                     last_report = now
                 # Sleep until a commit notifies (or briefly, to notice `stop`).
                 for _ in listener.notifies(timeout=0.5, stop_after=1):
                     break
-            self._report("stopped")
+            self.report("stopped")
         finally:
             listener.close()
         return self.stats
 
-    def _report(self, status: str) -> None:
+    def report(self, status: str) -> None:
         catalog.report_status(
             self._conn, self.status_key, self.generation, status, position=self.position
         )

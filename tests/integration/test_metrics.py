@@ -200,7 +200,7 @@ def test_projection_lag_shows_events_appended_since_the_last_status_report(
     # The runner reports lag when it runs; a status written now records the backlog.
     projection = registry.build()[0]
     with ProjectionRunner(ledger.conninfo, projection) as runner:
-        runner._report("running")
+        runner.report("running")
     found = samples(generate_latest(registry_).decode())
     assert value(found, "ledger_projection_lag_events", projection=projection.name) == 5
     assert value(found, "ledger_projection_status",

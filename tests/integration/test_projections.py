@@ -19,7 +19,13 @@ from ledger.store.streams import stream_key
 from projections import registry
 from projections.runtime import catalog
 from projections.runtime.base import UnknownEventType
-from projections.runtime.rebuild import building_generation, rebuild, table_checksums
+from projections.runtime.parallel import build_in_parallel, groups
+from projections.runtime.rebuild import (
+    building_generation,
+    rebuild,
+    switch_built,
+    table_checksums,
+)
 from projections.runtime.runner import ProjectionRunner
 from tests.support.events import VALID_EVENTS, wire
 
@@ -189,6 +195,37 @@ def test_a_rebuild_equals_the_incrementally_built_tables_even_after_a_crash_mid_
         assert result.resumed and result.new_generation == generation
         assert table_checksums(database.conninfo, projection) == incremental[projection.name]
     assert rows(database, "SELECT count(*) AS n FROM infusion_state")[0]["n"] > 0
+
+
+def test_every_projection_rebuilt_together_in_two_processes_equals_the_incremental_tables(
+    database: ConnectionParams,
+) -> None:
+    """`ledger rebuild --all --jobs 2`: one read per process, views switched afterwards; one
+    projection resumes a crashed building generation while the others start from zero."""
+    append(database, _many_events(3))
+    project(database, batch_size=7)
+    projections = registry.build()
+    incremental = {p.name: table_checksums(database.conninfo, p) for p in projections}
+    with psycopg.connect(database.conninfo, autocommit=True) as conn:
+        generation, _ = building_generation(conn, projections[0])
+    with ProjectionRunner(database.conninfo, projections[0], generation=generation,
+                          batch_size=5, status_key="crashing-rebuild") as runner:
+        runner.step()
+    built = build_in_parallel(database.conninfo, projections, jobs=2, batch_size=11)
+    results = {r.projection: r for r in switch_built(database.conninfo, projections, built)}
+    assert results[projections[0].name].resumed
+    assert results[projections[0].name].new_generation == generation
+    assert not any(r.resumed for name, r in results.items() if name != projections[0].name)
+    for projection in projections:
+        assert table_checksums(database.conninfo, projection) == incremental[projection.name]
+
+
+def test_rebuild_groups_balance_the_projections_cost_across_processes() -> None:
+    parts = groups(registry.build(), 2)
+    assert len(parts) == 2
+    assert sorted(p.name for part in parts for p in part) == sorted(registry.FACTORIES)
+    costs = [sum(p.rebuild_cost for p in part) for part in parts]
+    assert max(costs) - min(costs) <= max(p.rebuild_cost for p in registry.build())
 
 
 def _without_positions(params: ConnectionParams) -> dict[str, list[str]]:

@@ -19,9 +19,15 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from hypothesis import given
+from hypothesis import strategies as st
 
 from projections.documentation.feed import Page, bundle_json
-from projections.documentation.fhir import canonical_json, medication_administration
+from projections.documentation.fhir import (
+    canonical_json,
+    medication_administration,
+    reference_canonical_json,
+)
 from projections.documentation.status import documentation_state, entry_document
 from tests.support.records import channel, record
 from tests.unit.test_documentation_fold import Folded, charting, ev, fold, story
@@ -123,3 +129,25 @@ def test_a_feed_page_as_a_history_bundle_is_valid_r4() -> None:
     assert [e.request.method for e in bundle.entry or []][:2] == ["POST", "PUT"]
     empty = Bundle.model_validate_json(bundle_json(Page([], 7), "https://x/b", None))
     assert empty.entry is None
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_fast_writer_gives_the_reference_bytes(name: str) -> None:
+    resource = medication_administration(CASES[name])
+    assert canonical_json(resource) == reference_canonical_json(resource)
+
+
+@given(st.recursive(
+    # (integers beyond 64 bits never occur in a chart entry; orjson refuses them)
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text()
+    | st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+))
+def test_the_fast_writer_matches_the_reference_for_any_document(document: Any) -> None:
+    assert canonical_json(document) == reference_canonical_json(document)
+
+
+def test_the_reference_refuses_binary_floats() -> None:
+    with pytest.raises(TypeError, match="float"):
+        reference_canonical_json({"value": 1.5})
