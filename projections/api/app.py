@@ -38,6 +38,7 @@ from projections.api.routes import (
     health,
     infusions,
     patients,
+    replay,
 )
 from projections.api.sealer import AuditSealer
 from projections.api.security import UNAVAILABLE
@@ -81,7 +82,8 @@ def create_app(settings: LedgerSettings, connection: ConnectionParams | None = N
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    for module in (health, infusions, patients, discrepancies, alarms, ders, events, access):
+    for module in (health, infusions, patients, discrepancies, alarms, ders, events, access,
+                   replay):
         app.include_router(module.router)
     # Routes other issues add to this app, in its conventions (SecuredRoute, services).
     app.include_router(documentation_feed)

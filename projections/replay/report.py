@@ -54,7 +54,10 @@ def build(conn: psycopg.Connection[Any], request: ReplayRequest) -> ReplayReport
     records = load_records(conn, selection.streams, until=request.end)
     frames = Replay(findings).frames(records)
     start = request.start
-    frames = [f for f in frames if start is None or f.occurred_at >= start.isoformat()]
+    if start is not None:
+        # Compared as instants: the events' own offsets differ from the caller's, and their
+        # texts do not sort as the moments they name (09:30-05:00 is after 14:00+00:00).
+        frames = [f for f, r in zip(frames, records, strict=True) if r.occurred_at >= start]
     extra: dict[str, Any] = {}
     if request.at is not None:
         extra["as_of"] = as_of(conn, selection.streams, request.at)
