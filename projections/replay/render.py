@@ -7,13 +7,13 @@ keys sorted, no wall-clock values, nothing that depends on table generations.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from projections.replay.engine import Frame
+from projections.replay.jsontext import dumps
 from projections.replay.whatif_render import html_section, text_section
 
 
@@ -28,8 +28,9 @@ def _default(value: Any) -> Any:
 def to_json(label: str, frames: Sequence[Frame], extra: dict[str, Any] | None = None) -> str:
     document = {"selection": label, "events": len(frames),
                 "timeline": [f.as_dict() for f in frames], **(extra or {})}
-    return json.dumps(document, sort_keys=True, indent=1, default=_default,
-                      ensure_ascii=False) + "\n"
+    # What json.dumps(document, sort_keys=True, indent=1, default=_default,
+    # ensure_ascii=False) writes, written once per shared state part (see jsontext).
+    return dumps(document, _default) + "\n"
 
 
 def _q(quantity: dict[str, Any] | None) -> str:
