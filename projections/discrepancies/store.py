@@ -142,9 +142,14 @@ def save(cur: psycopg.Cursor[Any], generation: int, engine: Engine, projection: 
         cur.execute(f"DELETE FROM {table['state']} WHERE kind = %s AND key = ANY(%s)".encode(),
                     (kind, keys))
     if upserts:
-        cur.executemany(
-            f"INSERT INTO {table['state']} (kind, key, state) VALUES (%s, %s, %s)"
-            " ON CONFLICT (kind, key) DO UPDATE SET state = EXCLUDED.state".encode(), upserts)
+        # One statement with binary array parameters rather than a pipelined row each: a
+        # rebuild's batch dirties thousands of entities. (kind, key) pairs are unique here.
+        kinds, keys, states = (list(column) for column in zip(*upserts, strict=True))
+        cur.execute(
+            f"INSERT INTO {table['state']} (kind, key, state)"
+            " SELECT * FROM unnest(%b::text[], %b::text[], %b::jsonb[])"
+            " ON CONFLICT (kind, key) DO UPDATE SET state = EXCLUDED.state".encode(),
+            (kinds, keys, states))
     changed = sorted(engine.book.changed.values(), key=lambda f: f["finding_id"])
     if changed:
         columns = ", ".join(FINDING_COLUMNS)
