@@ -8,6 +8,7 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -33,6 +34,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     project.add_argument("names", nargs="*", help="projections to run (default: all)")
     project.add_argument("--once", action="store_true", help="process until caught up, then exit")
     project.add_argument("--batch-size", type=int, default=2000)
+    project.add_argument(
+        "--rules", type=Path, metavar="FILE",
+        help="the discrepancy engine's rule-set file (default: LEDGER_DISCREPANCY_RULESET, "
+        "else the shipped rule set); validated before anything runs",
+    )
     project.set_defaults(handler=run_project)
 
     status = subparsers.add_parser("status", help="projection status, positions and lag")
@@ -53,8 +59,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_project(args: argparse.Namespace, settings: LedgerSettings) -> int:
+    # Built first: an invalid rule-set file stops the command before it touches anything.
+    projections = registry.build(args.names or None,
+                                 ruleset=args.rules or settings.discrepancy_ruleset)
     params = runtime.database(settings)
-    projections = registry.build(args.names or None)
     tune_for_throughput()
     if not args.once:
         observability.start_process_metrics(settings, "project", conninfo=params.conninfo)
@@ -139,7 +147,7 @@ def run_rebuild(args: argparse.Namespace, settings: LedgerSettings) -> int:
         raise LedgerError("name the projections to rebuild, or pass --all (not both)")
     params = runtime.database(settings)
     tune_for_throughput()
-    projections = registry.build(args.names or None)
+    projections = registry.build(args.names or None, ruleset=settings.discrepancy_ruleset)
     say(f"rebuilding {', '.join(p.name for p in projections)}"
         + (f" in up to {args.jobs} processes" if args.jobs > 1 else "") + " ...")
     if args.jobs > 1:
