@@ -2,8 +2,9 @@
 
 Builds one patient's day: a heparin episode on channel A with telemetry every 10 s for 10
 hours (≈ 3,600 events), a second infusion on channel B, alarms, order and documentation
-events; then times `Replay` over the episode's streams and over the patient's streams
-(read + fold + state after every event), medians of 3.
+events; then times the replay of the episode and of the patient (selection, read, fold and
+state after every event: what ``ledger replay`` and ``/v1/replay`` run before writing),
+medians of 3, and separately the JSON document written from it.
 
     python bench/replay.py [--database-url URL]
 """
@@ -29,8 +30,7 @@ from ledger.contract import parse_event
 from ledger.store import Incoming, Origin
 from ledger.store.event_store import EventStore
 from projections import registry
-from projections.replay.engine import Replay, load_records
-from projections.replay.selection import select
+from projections.replay.report import ReplayRequest, build, document
 from projections.runtime.runner import ProjectionRunner
 
 START = datetime(2026, 3, 14, 0, 0, tzinfo=UTC)
@@ -91,22 +91,28 @@ def main() -> None:
             episode = conn.execute("SELECT episode_id FROM infusion_state WHERE channel = 'A'"
                                    ).fetchone()[0]  # type: ignore[index]
 
-            def timed(**selection: str) -> tuple[float, int]:
-                figures, count = [], 0
+            def timed(request: ReplayRequest) -> tuple[float, float, int]:
+                figures, writing, count = [], [], 0
                 for _ in range(args.runs):
                     started = time.perf_counter()
-                    chosen = select(conn, **selection)
-                    frames = Replay().frames(load_records(conn, chosen.streams))
-                    figures.append((time.perf_counter() - started) * 1000)
-                    count = len(frames)
-                return statistics.median(figures), count
+                    report = build(conn, request)
+                    replayed = time.perf_counter()
+                    document(report, "json")
+                    figures.append((replayed - started) * 1000)
+                    writing.append((time.perf_counter() - replayed) * 1000)
+                    count = len(report.frames)
+                return statistics.median(figures), statistics.median(writing), count
 
-            episode_ms, episode_events = timed(episode=str(episode))
-            day_ms, day_events = timed(patient="MRN-1")
+            episode_ms, episode_json_ms, episode_events = timed(
+                ReplayRequest(episode=str(episode)))
+            day_ms, day_json_ms, day_events = timed(ReplayRequest(patient="MRN-1"))
     print(f"10-hour episode: {episode_events:,} events in {episode_ms:.0f} ms; patient-day: "
           f"{day_events:,} events in {day_ms:.0f} ms", file=sys.stderr)
+    print(f"JSON document: {episode_json_ms:.0f} ms (episode), {day_json_ms:.0f} ms (patient-day)",
+          file=sys.stderr)
     emit({"bench": "replay", "events": episode_events, "ms": round(episode_ms, 1),
           "patient_day_events": day_events, "patient_day_ms": round(day_ms, 1),
+          "json_ms": round(episode_json_ms, 1), "patient_day_json_ms": round(day_json_ms, 1),
           "machine": machine()})
 
 

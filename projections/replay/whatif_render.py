@@ -29,12 +29,17 @@ def _changes(entry: dict[str, Any]) -> list[str]:
     return notes
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
 def _header(what_if: dict[str, Any]) -> str:
     candidate, baseline, stored = what_if["ruleset"], what_if["baseline"], what_if["stored"]
-    return (f"rule set {candidate['name']} {candidate['version']} ({what_if['findings']} "
-            f"findings) against {baseline['name']} {baseline['version']} in force "
-            f"({baseline['findings']} findings; {stored['reproduced_by_baseline']} of "
-            f"{stored['findings']} stored findings reproduced)")
+    return (f"rule set {candidate['name']} {candidate['version']} "
+            f"({_count(what_if['findings'], 'finding')}) against {baseline['name']} "
+            f"{baseline['version']} in force ({_count(baseline['findings'], 'finding')}; "
+            f"{stored['reproduced_by_baseline']} of {_count(stored['findings'], 'stored finding')}"
+            " reproduced)")
 
 
 def text_section(what_if: dict[str, Any]) -> list[str]:

@@ -68,10 +68,13 @@ def incident(pg_server: ConnectionParams, migrated_template: str) -> Iterator[In
         drop_database(pg_server, database.dbname)
 
 
-def rule_file(tmp_path: Path, **r01: str) -> Path:
+def rule_file(tmp_path: Path, severities: dict[str, dict[str, str]] | None = None,
+              **r01: str) -> Path:
     document = json.loads(ruleset.DEFAULT_PATH.read_text())
     document["rules"]["R01"]["params"].update(r01)
-    if r01:
+    for rule_id, levels in (severities or {}).items():
+        document["rules"][rule_id]["severity"].update(levels)
+    if r01 or severities:
         document["version"] += "-whatif"
     path = tmp_path / "rules.json"
     path.write_text(json.dumps(document))
@@ -118,6 +121,20 @@ def test_the_what_if_section_is_in_the_text_and_html_reports(
     html = ledger("replay", "--order", incident.hidden["order_id"], "--rules", str(tight),
                   "--format", "html", database=incident.database)
     assert "<h2>What-if</h2>" in html.stdout and "added</td><td>R01" in html.stdout
+
+
+def test_a_changed_severity_is_reported_as_a_change_of_the_same_finding(
+    incident: Incident, tmp_path: Path
+) -> None:
+    # The injected wrong rate was keyed in by hand: R11 (manual programming), S3 by default.
+    what_if = replay_json(incident, "--rules", str(rule_file(
+        tmp_path, severities={"R11": {"default": "S1"}})))["what_if"]
+    assert what_if["added"] == [] and what_if["removed"] == []
+    changed = [c for c in what_if["changed"] if c["rule_id"] == "R11"]
+    assert changed and all(c["changes"] == {"severity": {"from": "S3", "to": "S1"}}
+                           for c in changed)
+    assert all(c["finding_id"] == c["candidate_finding_id"] for c in changed)
+    assert any(c["stored"] for c in changed)
 
 
 def test_an_identical_rule_file_changes_nothing(incident: Incident, tmp_path: Path) -> None:
