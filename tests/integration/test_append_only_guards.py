@@ -93,3 +93,22 @@ def test_the_application_role_can_append_and_move_positions_forward(
     assert as_app_role.execute(
         "SELECT next_offset FROM ledger_source_positions"
     ).fetchone() == (11,)
+
+
+def test_the_application_role_can_do_what_ledger_consume_does(seeded: ConnectionParams) -> None:
+    """Least privilege is usable: as ledger_app (LEDGER_MIGRATE_ON_START=false) the append
+    path writes events, stream catalog rows and positions, and reads positions back."""
+    from ledger.contract import parse_event
+    from ledger.store import Incoming, Origin, SourcePosition
+    from ledger.store.event_store import EventStore
+    from ledger.store.types import Outcome
+    from tests.support.events import VALID_EVENTS
+
+    app = seeded.with_user("ledger_app")
+    events = [parse_event(line) for line in VALID_EVENTS.read_text().splitlines()[:5]]
+    with EventStore(app) as store:
+        results = store.append([Incoming(e, Origin("kafka", f"t:0:{n}"))
+                                for n, e in enumerate(events)],
+                               [SourcePosition("g", "t", 0, 15)])
+        assert [r.outcome for r in results] == [Outcome.APPENDED] * len(events)
+        assert store.source_positions("g", "t") == {0: 15}
