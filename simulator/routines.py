@@ -14,7 +14,7 @@ import math
 from collections.abc import Generator
 from dataclasses import replace
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from simulator import checks, clock, ders, orders, programs
 from simulator.alarms import SPECS
@@ -178,18 +178,22 @@ class Routines:
             return
         order.dose = new
         orders.modify(sim, order, {"dose": qty(new, order.dose_unit or "")}, "aPTT nomogram")
-        sim.engine.spawn(self._follow(source, new, sim.engine.now))
+        # The pump runs the old dose until the nurse follows, and R01 rightly says so at
+        # once: don't care from the modification. The window opens here, not once the pump
+        # follows, so a run that ends before the nurse reprograms still records it.
+        window = sim.truth.suppress(source.channel.pump.pump_id, sim.engine.now, None,
+                                    ("R01",), "order modified; the pump follows minutes later")
+        sim.engine.spawn(self._follow(source, new, window))
 
     def _follow(self, source: Source, dose: Decimal,
-                modified_ms: int) -> Generator[int, None, None]:
+                window: dict[str, Any]) -> Generator[int, None, None]:
         sim = self.sim
         yield sim.rng.randint(2, 12) * clock.MINUTE
         for _minute in range(60):
             if source.state != "paused" and source.state != "alarm" and not source.channel.busy:
                 break
             yield clock.MINUTE  # the nurse changes the rate once the channel runs again
-        sim.truth.suppress(source.channel.pump.pump_id, modified_ms, sim.engine.now, ("R01",),
-                           "order modified; the pump follows minutes later")
+        window["to_ms"] = sim.engine.now
         if source.state != "infusing" or source.channel.busy:
             return
         self.apply(source, dose, None)

@@ -208,12 +208,15 @@ class Truth:
         self.engine.call_at(deadline_ms + self.band_ms, watch.expire)
         return watch
 
-    def suppress(self, pump_id: str, from_ms: int, to_ms: int, rules: tuple[str, ...],
-                 reason: str) -> None:
-        self.windows.append(
-            {"pump_id": pump_id, "from_ms": from_ms, "to_ms": to_ms, "rules": rules,
-             "reason": reason}
-        )
+    def suppress(self, pump_id: str, from_ms: int, to_ms: int | None, rules: tuple[str, ...],
+                 reason: str) -> dict[str, Any]:
+        """A window where ``rules`` on the pump are don't care. ``to_ms`` None: open until
+        the caller closes it (sets ``to_ms``) — or until the end of the run, if it never
+        does (the run may stop before the workflow that would close it)."""
+        window = {"pump_id": pump_id, "from_ms": from_ms, "to_ms": to_ms, "rules": rules,
+                  "reason": reason}
+        self.windows.append(window)
+        return window
 
     def finalize(self, end_ms: int) -> None:
         """Settle watches cut by the end of the run and apply suppression windows."""
@@ -228,6 +231,9 @@ class Truth:
                     dont_care="deadline at the end of the run",
                 )
         self.watches = []
+        for window in self.windows:
+            if window["to_ms"] is None:
+                window["to_ms"] = end_ms
         kept: list[Condition] = []
         for condition in self.conditions:
             window = self._window_for(condition)

@@ -417,3 +417,59 @@ def test_boluses_beyond_the_order_are_exactly_the_r28_conditions(
             if hour > float(allowed["max_per_hour"]["value"]):
                 found.add(e["event_id"])
     compare(found, result, "R28")
+
+
+def _nomogram_windows(events: list[Event], result: SimulationResult) -> None:
+    """Every aPTT nomogram change has an R01 don't-care window on the order's pump, from
+    the change until the nurse follows — or until the end of the run if it ends first."""
+    pump_of: dict[str, str] = {}
+    changes = []
+    for e in sorted(events, key=lambda e: at(e["occurred_at"])):
+        if e["type"] == "infusion.started" and e["subject"].get("order_id"):
+            pump_of[e["subject"]["order_id"]] = e["subject"]["pump_id"]
+        elif e["type"] == "order.modified" and e["data"].get("reason") == "aPTT nomogram":
+            changes.append((pump_of[e["subject"]["order_id"]], at(e["occurred_at"])))
+    assert changes
+    end = at(result.truth["end"])
+    windows = {(w["pump_id"], at(w["from"])): at(w["to"])
+               for w in result.truth["suppression_windows"] if w["rules"] == ["R01"]}
+    for pump, when in changes:
+        assert when <= windows[(pump, when)] <= end
+
+
+def test_every_nomogram_change_opens_an_r01_window_from_the_change_on_the_order_s_pump(
+    run: tuple[list[Event], SimulationResult],
+) -> None:
+    _nomogram_windows(*run)
+
+
+def test_a_nomogram_change_the_run_ends_before_the_nurse_follows_is_still_covered() -> None:
+    # Seed 5 changes a heparin dose 3.4 minutes before this run ends; the nurse follows
+    # 2-12 minutes after a change. The pump runs the old dose till the end: R01 fires.
+    config = SimulationConfig(seed=5, hours=4, telemetry=False, error_multiplier=3.0)
+    sink = MemorySink()
+    result = simulate(config, sink)
+    events = readable(sink, result)
+    end = at(result.truth["end"])
+    assert any(e["type"] == "order.modified" and end - at(e["occurred_at"]) < timedelta(
+        minutes=5) for e in events)
+    _nomogram_windows(events, result)
+
+
+def test_a_window_the_run_ends_before_closing_lasts_until_the_end() -> None:
+    from simulator import clock
+    from simulator.engine import Engine
+    from simulator.events import Ref
+    from simulator.truth import Subjects, Truth
+
+    start = 1_772_323_200_000
+    truth = Truth(Engine(start))
+    truth.suppress("PUMP-1", start + clock.MINUTE, start + 5 * clock.MINUTE, ("R01",), "closed")
+    still_open = truth.suppress("PUMP-2", start + clock.MINUTE, None, ("R01",), "open")
+    for pump in ("PUMP-1", "PUMP-2"):
+        truth.add("R01", "rate_mismatch", Ref(f"ev-{pump}", "t", start + 50 * clock.MINUTE,
+                                              "infusion.rate_changed"), Subjects(pump_id=pump))
+    truth.finalize(start + clock.HOUR)
+    assert still_open["to_ms"] == start + clock.HOUR
+    assert [c.subjects.pump_id for c in truth.conditions] == ["PUMP-1"]
+    assert [c.subjects.pump_id for c in truth.dont_care] == ["PUMP-2"]
