@@ -3,7 +3,14 @@ duplicate therapy. Deadlines fire on event time: later events move the clock."""
 
 from __future__ import annotations
 
-from tests.unit.test_rules_support import SALINE, Story, heparin_running, q
+from datetime import timedelta
+
+from tests.unit.test_rules_support import SALINE, T0, Story, heparin_running, q
+
+
+def us(minute: float) -> int:
+    """A story minute as the engine's instants (microseconds since the epoch)."""
+    return int((T0 + timedelta(minutes=minute)).timestamp() * 1_000_000)
 
 
 # -- R07 ----------------------------------------------------------------------------------
@@ -222,3 +229,44 @@ def test_stopping_the_first_line_resolves_duplicate_therapy() -> None:
     story = _second_line()
     story.delivery("infusion.stopped", 30)
     assert story.rule("R27")[0]["status"] == "resolved"
+
+
+def _second_line_programmed_late(medication: dict[str, str] | None = None) -> Story:
+    """The second line's start is stored before its program (the gateway delivered the
+    program 3 minutes late): the drug is known only once the program arrives."""
+    story = heparin_running(Story())
+    story.associate(13, channel="B")
+    story.start(15, channel="B")
+    extra = {"medication": medication} if medication else {}
+    story.confirm(14.9, mode="manual", request_id=None, ids={"channel": "B"}, received=18,
+                  **extra)
+    story.clock_until(30)
+    return story
+
+
+def test_a_duplicate_line_whose_program_arrives_late_is_r27_when_the_program_arrives() -> None:
+    (finding,) = _second_line_programmed_late().rule("R27")
+    assert (finding["channel"], finding["severity"]) == ("B", "S1")
+    assert finding["evidence"]["other_channel"] == "A"
+    assert finding["opened_at"] == us(15) and finding["triggered_at"] == us(14.9)
+
+
+def test_a_late_program_of_another_drug_on_the_second_line_is_not_r27() -> None:
+    assert _second_line_programmed_late(SALINE).rule("R27") == []
+
+
+def test_when_the_first_line_s_program_arrives_late_r27_names_the_second_line() -> None:
+    story = Story()
+    story.located(0)
+    story.order(1)
+    story.associate(5)
+    story.start(10)  # line A's program is still in the gateway
+    story.associate(13, channel="B")
+    story.confirm(14, mode="manual", request_id=None, ids={"channel": "B"})
+    story.start(15, channel="B")
+    story.confirm(9, mode="manual", request_id=None, received=17)  # A's, late
+    story.clock_until(20)
+    story.delivery("infusion.stopped", 25)  # line A
+    (finding,) = story.rule("R27")
+    assert (finding["channel"], finding["evidence"]["other_channel"]) == ("B", "A")
+    assert finding["status"] == "resolved"

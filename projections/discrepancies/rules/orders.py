@@ -5,11 +5,13 @@ channel delivering with no association is a condition of absence (S2 after the g
 R08 (no active order at the start) waits a grace for an order arriving late, and resolves
 when an active order is linked later (an order placed late relinks the patient's running
 episodes here). R27 flags the same drug started on a second channel of the patient unless
-two distinct active orders for that patient explain it.
+two distinct active orders for that patient explain it — at the start, or when the drug
+becomes known after it (a program that arrived late), on the line that started second.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ledger.store.reader import StoredRecord
@@ -20,6 +22,7 @@ from projections.discrepancies.channels import (
     linked_order,
     relink,
     same_medication,
+    source_of,
     subject,
 )
 from projections.discrepancies.context import Context
@@ -152,35 +155,67 @@ def fire_unordered(ctx: Context, timer: dict[str, Any]) -> None:
         ctx.book.resolve(finding, at, ctx.event_id, ctx.position)
 
 
-def _duplicate(ctx: Context, entity: dict[str, Any], extra: dict[str, Any]) -> None:
+def _twins(ctx: Context, entity: dict[str, Any], extra: dict[str, Any]
+           ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Started episodes on the patient's other channels that run the same drug."""
     if not extra.get("patient") or not extra.get("med"):
         return
     patient = patient_key(entity["facility_id"], extra["patient"])
-    order = linked_order(ctx, extra)
     for other_key in sorted(ctx.world.patient_channels.get(patient, ())):
         if other_key == entity["key"]:
             continue
         other = ctx.world.channels[other_key]
         for twin in active_extras(other):
-            if twin["started"] is None or twin.get("patient") != extra["patient"] \
-                    or not same_medication(twin.get("med"), extra["med"]):
-                continue
-            twin_order = linked_order(ctx, twin)
-            if order is not None and twin_order is not None and order is not twin_order \
-                    and active_at(order, ctx.now) and active_at(twin_order, ctx.now) \
-                    and order.get("patient_id") == twin_order.get("patient_id") \
-                    == extra["patient"]:
-                continue  # two orders for this patient, two lines: ordered that way
-            cases = ("high_alert",) if ctx.high_alert(extra["med"], order) else ()
-            ctx.open("R27", condition=episode_condition(entity, extra),
-                     subject=subject(ctx, entity, extra), cases=cases,
-                     summary=f"{extra['med'].get('name')} also running on {other['pump_id']} "
-                             f"channel {other['channel']}",
-                     evidence={"other_condition": episode_condition(other, twin),
-                               "other_pump_id": other["pump_id"],
-                               "other_channel": other["channel"], "other_episode_id": twin["id"]},
-                     event_ids=[])
-            return
+            if twin["started"] is not None and twin.get("patient") == extra["patient"] \
+                    and same_medication(twin.get("med"), extra["med"]):
+                yield other, twin
+
+
+def _duplicate(ctx: Context, entity: dict[str, Any], extra: dict[str, Any]) -> None:
+    """R27 on ``extra``'s line if a line of the same drug was already running."""
+    order = linked_order(ctx, extra)
+    for other, twin in _twins(ctx, entity, extra):
+        if twin["started"] > extra["started"]:
+            continue  # that line is the duplicate of this one, not the other way round
+        twin_order = linked_order(ctx, twin)
+        if order is not None and twin_order is not None and order is not twin_order \
+                and active_at(order, ctx.now) and active_at(twin_order, ctx.now) \
+                and order.get("patient_id") == twin_order.get("patient_id") \
+                == extra["patient"]:
+            continue  # two orders for this patient, two lines: ordered that way
+        cases = ("high_alert",) if ctx.high_alert(extra["med"], order) else ()
+        # Began when this line started (the later of the two); known now — at the start,
+        # or later when the program arrived late.
+        ctx.open("R27", condition=episode_condition(entity, extra),
+                 subject=subject(ctx, entity, extra), cases=cases,
+                 opened_at=extra["started"], triggered_at=ctx.now,
+                 summary=f"{extra['med'].get('name')} also running on {other['pump_id']} "
+                         f"channel {other['channel']}",
+                 evidence={"other_condition": episode_condition(other, twin),
+                           "other_pump_id": other["pump_id"],
+                           "other_channel": other["channel"], "other_episode_id": twin["id"]},
+                 event_ids=[])
+        return
+
+
+def on_programmed(ctx: Context, record: StoredRecord) -> None:
+    """R27 when a line's drug becomes known after its start: the program was delivered
+    late (stored after the start), so the start could not compare drugs. Judged as at a
+    start — with the lines that were running before it, and for the lines started after
+    it — since the facts are known now."""
+    change = ctx.change
+    if change is None:
+        return
+    source = source_of(record)
+    for episode in change.episodes:
+        extra = change.entity["x"].get(episode["episode_id"])
+        if episode["source"] != source or extra is None or extra["started"] is None \
+                or extra["ended"] is not None:
+            continue
+        _duplicate(ctx, change.entity, extra)
+        for other, twin in list(_twins(ctx, change.entity, extra)):
+            if twin["started"] > extra["started"]:
+                _duplicate(ctx, other, twin)
 
 
 def on_order_placed(ctx: Context, record: StoredRecord) -> None:
@@ -218,6 +253,7 @@ HANDLERS = {
     "infusion.status_reported": (on_delivery_began,),
     "infusion.resumed": (on_delivery_began,),
     "infusion.rate_changed": (on_delivery_began,),
+    "program.confirmed": (on_programmed,),
     "order.placed": (on_order_placed,),
     "order.modified": (on_order_placed,),
 }
