@@ -10,6 +10,7 @@ live in ``ledger.units``.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from ledger import units
@@ -67,14 +68,29 @@ def is_dose_rate(quantity: Quantity | None) -> bool:
 def flow_for_dose(dose: Quantity, concentration: Quantity | None,
                   weight: Quantity | None) -> Decimal | None:
     """mL/h delivering the dose rate ``dose`` (None when it cannot be computed)."""
-    if not concentration or not is_dose_rate(dose):
+    if not concentration or not dose:
         return None
     amount, volume = concentration["amount"], concentration["volume"]
+    return _flow_for_dose(
+        str(dose["value"]), dose["unit"], str(amount["value"]), amount["unit"],
+        str(volume["value"]), volume["unit"],
+        None if not weight else (str(weight["value"]), weight["unit"]),
+    )
+
+
+# Memoised on the quantities' text: R01 re-derives the ordered flow of the same few orders
+# on every rate event of their episodes, and the exact Decimal conversion (units parsed,
+# products in a 28-digit context) cost more than the rest of the rule.
+@lru_cache(maxsize=8192)
+def _flow_for_dose(dose_value: str, dose_unit: str, amount_value: str, amount_unit: str,
+                   volume_value: str, volume_unit: str,
+                   weight: tuple[str, str] | None) -> Decimal | None:
+    if not is_dose_rate({"value": dose_value, "unit": dose_unit}):
+        return None
+    kg = weight_kg({"value": weight[0], "unit": weight[1]}) if weight else None
     try:
-        return units.flow_from_dose_rate(
-            str(dose["value"]), dose["unit"], str(amount["value"]), amount["unit"],
-            str(volume["value"]), volume["unit"], weight_kg(weight),
-        )
+        return units.flow_from_dose_rate(dose_value, dose_unit, amount_value, amount_unit,
+                                         volume_value, volume_unit, kg)
     except units.UnitError:
         return None
 
