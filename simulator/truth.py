@@ -231,9 +231,9 @@ class Truth:
                     dont_care="deadline at the end of the run",
                 )
         self.watches = []
-        for window in self.windows:
-            if window["to_ms"] is None:
-                window["to_ms"] = end_ms
+        for left_open in self.windows:
+            if left_open["to_ms"] is None:
+                left_open["to_ms"] = end_ms
         kept: list[Condition] = []
         for condition in self.conditions:
             window = self._window_for(condition)

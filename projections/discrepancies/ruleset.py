@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
 
 from ledger.errors import ConfigurationError
 from projections.discrepancies.params import PARAMS, Params
@@ -160,11 +161,14 @@ def _check_params(rule_id: str, values: dict[str, Any], where: tuple[str, ...]) 
     try:
         PARAMS[rule_id].model_validate(values)
     except ValidationError as error:
-        raise ValidationError.from_exception_data(error.title, [
-            {"type": e["type"], "loc": (*where, *e["loc"]), "input": e["input"],
-             **({"ctx": e["ctx"]} if "ctx" in e else {})}
-            for e in error.errors()
-        ]) from None
+        details: list[InitErrorDetails] = []
+        for e in error.errors():
+            detail: InitErrorDetails = {"type": e["type"], "loc": (*where, *e["loc"]),
+                                        "input": e["input"]}
+            if "ctx" in e:
+                detail["ctx"] = e["ctx"]
+            details.append(detail)
+        raise ValidationError.from_exception_data(error.title, details) from None
 
 
 def load(path: Path | str | None = None) -> RuleSet:
