@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -48,7 +47,6 @@ from ledger.store.streams import stream_id
 # (one unbounded ORDER BY over a large table may be planned as a sequential scan and a sort
 # to disk); each page is one round trip, so the size only needs to dwarf the latency.
 _PAGE = 20_000
-_PROGRESS_EVERY = 10_000
 
 # Binary results: bytea arrives as the raw bytes (no hex text to decode) and the stream id
 # as its 16 bytes, so no uuid.UUID is built per row; psycopg loads a whole page in C.
@@ -58,6 +56,7 @@ _PAGE_QUERY = (
     " ORDER BY notification_id LIMIT %s"
 )
 
+_CHAIN_START = (0, GENESIS_HASH)  # version and hash "before" a stream's first event
 _NEVER = 2**63  # above any bigserial: "no checkpoint boundary ahead"
 _ORIGIN_KEY = b',"origin":'
 _EVENT_ID_KEY = b'"event_id":"'
@@ -192,58 +191,62 @@ def _walk(
     boundary, anchoring = walker.boundary, walker.anchoring
     leaves = walker.leaves
     range_heads = walker.heads
+    id_key_len = len(_EVENT_ID_KEY)
     verified = 0
-    for row in itertools.chain.from_iterable(pages):
-        position, originator, version, topic, event_id, stream, state, stored = row
-        if position > boundary:
-            walker.close_through(position)
-            boundary, anchoring = walker.boundary, walker.anchoring
-            leaves, range_heads = walker.leaves, walker.heads
-        head = heads.get(originator)
-        if head is None:
-            head = (0, GENESIS_HASH)
-        if version != head[0] + 1:
-            what = "missing" if version > head[0] + 1 else "out of order"
-            problems.append(Problem(
-                "version_gap", f"expected version {head[0] + 1}, found {version}: events {what}",
-                stream, version, position))
-        if sha256(head[1] + state).digest() != stored:
-            problems.append(Problem("hash_mismatch", "recomputed hash differs from stored hash",
-                                    stream, version, position))
-        # Continue the chain from the stored hash so one bad row yields one finding, not a
-        # cascade.
-        heads[originator] = (version, stored)
+    for page in pages:
+        for row in page:
+            position, originator, version, topic, event_id, stream, state, stored = row
+            if position > boundary:
+                walker.close_through(position)
+                boundary, anchoring = walker.boundary, walker.anchoring
+                leaves, range_heads = walker.leaves, walker.heads
+            previous_version, previous_hash = heads.get(originator, _CHAIN_START)
+            if version != previous_version + 1:
+                what = "missing" if version > previous_version + 1 else "out of order"
+                problems.append(Problem(
+                    "version_gap",
+                    f"expected version {previous_version + 1}, found {version}: events {what}",
+                    stream, version, position))
+            if sha256(previous_hash + state).digest() != stored:
+                problems.append(Problem("hash_mismatch",
+                                        "recomputed hash differs from stored hash",
+                                        stream, version, position))
+            # Continue the chain from the stored hash so one bad row yields one finding, not
+            # a cascade. One tuple serves as chain head and as checkpoint head.
+            head = (version, stored)
+            heads[originator] = head
 
-        framing = expected.get(stream)
-        if framing is None:
-            framing = expected[stream] = (
-                stream_id(stream).bytes, b',"stream":' + canonical_json(stream)
-                + b',"stream_version":')
-        type_tail = type_tails.get(topic)
-        if type_tail is None:
-            type_tail = type_tails[topic] = b',"type":' + canonical_json(topic) + b"}"
-        # Each test is a C-level bytes search; together they are what the decoded check
-        # compares (see the module docstring). Any doubt goes to the exact, decoding check.
-        origin_at = state.rfind(_ORIGIN_KEY)
-        id_at = state.find(_EVENT_ID_KEY) + len(_EVENT_ID_KEY)
-        if deep or not (
-            originator == framing[0]
-            and state.endswith(b"%b%d}" % (framing[1], version))
-            and origin_at > 0
-            and state.endswith(type_tail, 0, origin_at)
-            and id_at >= len(_EVENT_ID_KEY)
-            and state.startswith(b'%b"' % event_id.encode(), id_at)
-            and state.find(_EVENT_ID_KEY, id_at) < 0
-        ):
-            _decode_check(row, framing[0], deep, problems)
+            framing = expected.get(stream)
+            if framing is None:
+                framing = expected[stream] = (
+                    stream_id(stream).bytes, b',"stream":' + canonical_json(stream)
+                    + b',"stream_version":')
+            type_tail = type_tails.get(topic)
+            if type_tail is None:
+                type_tail = type_tails[topic] = b',"type":' + canonical_json(topic) + b"}"
+            # Each test is a C-level bytes search; together they are what the decoded check
+            # compares (see the module docstring). Any doubt goes to the exact, decoding
+            # check.
+            origin_at = state.rfind(_ORIGIN_KEY)
+            id_at = state.find(_EVENT_ID_KEY) + id_key_len
+            if deep or not (
+                originator == framing[0]
+                and state.endswith(b"%b%d}" % (framing[1], version))
+                and origin_at > 0
+                and state.endswith(type_tail, 0, origin_at)
+                and id_at >= id_key_len
+                and state.startswith(b'%b"' % event_id.encode(), id_at)
+                and state.find(_EVENT_ID_KEY, id_at) < 0
+            ):
+                _decode_check(row, framing[0], deep, problems)
 
-        if anchoring:
-            leaves.append(stored)
-            range_heads[stream] = (version, stored)
-        else:
-            report.unanchored_events += 1
-        verified += 1
-        if progress and verified % _PROGRESS_EVERY == 0:
+            if anchoring:
+                leaves.append(stored)
+                range_heads[stream] = head
+            else:
+                report.unanchored_events += 1
+        verified += len(page)
+        if progress:
             progress(verified, total)
     walker.finish()
     report.verified_events = verified
