@@ -30,7 +30,7 @@ from projections.replay.report import ReplayReport, ReplayRequest, build, docume
 from projections.replay.selection import SelectionError
 
 READERS = (Role.SAFETY_OFFICER,)
-_TIMELINE = {
+_TIMELINE: dict[int | str, dict[str, Any]] = {
     200: {"description": "The replay timeline, as `ledger replay --format json` prints it",
           "content": {"application/json": {"schema": {"type": "object", "required": [
               "selection", "events", "timeline"]}}}},
@@ -72,8 +72,11 @@ async def _respond(services: Svc, disclosure: Disclosure, request: ReplayRequest
 
 
 def _request(start: datetime | None, end: datetime | None, at: datetime | None,
-             facility: str | None, **selection: str) -> ReplayRequest:
-    return ReplayRequest(start=start, end=end, at=at, facility=facility, **selection)
+             facility: str | None, *, patient: str | None = None, episode: str | None = None,
+             pump: str | None = None, channel: str | None = None, order: str | None = None,
+             ) -> ReplayRequest:
+    return ReplayRequest(patient=patient, episode=episode, pump=pump, channel=channel,
+                         order=order, facility=facility, start=start, end=end, at=at)
 
 
 @router.get("/patients/{patient_id}", summary="Replay one patient's streams",
