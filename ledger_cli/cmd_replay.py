@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from ledger.store.database import ConnectionParams
 from ledger.store.event_store import EventStore
 from ledger_cli import runtime
 from ledger_cli.progress import say
+from projections.discrepancies.ruleset import DEFAULT_PATH
 from projections.replay.export import export_package
 from projections.replay.report import ReplayRequest, build, document
 from projections.replay.selection import SelectionError
@@ -57,16 +59,20 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def run(args: argparse.Namespace, settings: LedgerSettings) -> int:
+    # The rule set the projection judges with (a site's file, or the shipped one): the
+    # what-if baseline, and the rule set an incident package carries.
+    in_force_path = settings.discrepancy_ruleset or DEFAULT_PATH
     try:
         # Checked before the database is touched: a typo in a rule file costs nothing.
         rules = load_rules(args.rules)[0] if args.rules else None
+        in_force = load_rules(in_force_path)[0] if args.rules or args.export else None
     except RuleSetError as exc:
         say(f"ledger replay: {exc}")
         return 2
     request = ReplayRequest(
         patient=args.patient, episode=args.episode, pump=args.pump, channel=args.channel,
         order=args.order, facility=args.facility, start=_aware(args.start),
-        end=_aware(args.end), at=_aware(args.at), rules=rules)
+        end=_aware(args.end), at=_aware(args.at), rules=rules, baseline=in_force)
     params = runtime.database(settings)
     with psycopg.connect(params.conninfo) as conn:
         try:
@@ -76,10 +82,14 @@ def run(args: argparse.Namespace, settings: LedgerSettings) -> int:
             return 2
         output = document(report, args.format)
         if args.export:
-            summary = export_package(conn, args.export, report.selection.streams, {
-                "report.html": document(report, "html"),
-                "timeline.json": document(report, "json"),
-                "report.txt": document(report, "text")}, ruleset=None)
+            documents = {"report.html": document(report, "html"),
+                         "timeline.json": document(report, "json"),
+                         "report.txt": document(report, "text")}
+            if args.rules:
+                # The candidate exactly as read, so the what-if can be re-run elsewhere.
+                documents["whatif-ruleset.json"] = args.rules.read_text(encoding="utf-8")
+            summary = export_package(conn, args.export, report.selection.streams, documents,
+                                     ruleset=json.loads(in_force_path.read_text("utf-8")))
             say(f"incident package: {summary}")
     if args.out:
         args.out.write_text(output)

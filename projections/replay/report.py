@@ -35,6 +35,8 @@ class ReplayRequest:
     end: datetime | None = None
     at: datetime | None = None
     rules: RuleSet | None = None
+    #: What ``rules`` is compared with: the rule set in force (default: the shipped one).
+    baseline: RuleSet | None = None
 
 
 @dataclass
@@ -63,7 +65,7 @@ def build(conn: psycopg.Connection[Any], request: ReplayRequest) -> ReplayReport
         extra["as_of"] = as_of(conn, selection.streams, request.at)
     found = None
     if request.rules is not None:
-        found = what_if(records, request.rules, rulesets.load(), start=start,
+        found = what_if(records, request.rules, request.baseline or rulesets.load(), start=start,
                         stored_ids={f["finding_id"] for f in findings.findings})
         extra["what_if"] = found
     return ReplayReport(selection, frames, extra, found)

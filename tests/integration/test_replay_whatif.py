@@ -163,3 +163,24 @@ def test_an_invalid_rule_file_is_refused_naming_the_field(
     result = ledger("replay", "--order", incident.hidden["order_id"], "--rules", str(bad),
                     database=incident.database)
     assert result.code == 2 and "rules.R01.severity.default" in result.stderr
+
+
+def test_the_baseline_is_the_sites_rule_set_in_force_and_the_package_carries_both(
+    incident: Incident, tmp_path: Path
+) -> None:
+    site = rule_file(tmp_path, rate_tol_pct="0", rate_tol_floor_ml_h="0")
+    shipped = tmp_path / "shipped.json"
+    shipped.write_text(ruleset.DEFAULT_PATH.read_text())
+    package = tmp_path / "package"
+    result = ledger("replay", "--order", incident.hidden["order_id"], "--format", "json",
+                    "--rules", str(shipped), "--export", str(package),
+                    database=incident.database,
+                    env={"LEDGER_DISCREPANCY_RULESET": str(site)})
+    assert result.code == 0, result.stderr
+    what_if = json.loads(result.stdout)["what_if"]
+    # Against a site running the tight file, the shipped defaults would drop the finding.
+    assert what_if["baseline"]["version"].endswith("-whatif")
+    assert [f["rule_id"] for f in what_if["removed"]] == ["R01"] and what_if["added"] == []
+    assert json.loads((package / "ruleset.json").read_text()) == json.loads(site.read_text())
+    assert (package / "whatif-ruleset.json").read_text() == shipped.read_text()
+    assert json.loads((package / "timeline.json").read_text())["what_if"] == what_if
