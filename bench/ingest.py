@@ -322,8 +322,8 @@ def _quantile(ordered: list[float], q: float) -> float:
 
 def profile_consumer(broker: TansuBroker, params: ConnectionParams,
                      events: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    positions = Positions(params)
     """One in-process consumer over ``events`` under cProfile; the top functions as text."""
+    positions = Positions(params)
     from consumers.kafka.config import IngestConfig, KafkaConnection
     from consumers.kafka.consumer import KafkaIngestor
     from ledger.store.event_store import EventStore
@@ -344,6 +344,9 @@ def profile_consumer(broker: TansuBroker, params: ConnectionParams,
             ingestor.stop()
 
         threading.Thread(target=stop_when_done, daemon=True).start()
+        from ledger_cli.gc_tuning import tune_for_throughput
+
+        tune_for_throughput()  # as `ledger consume` does
         profiler = cProfile.Profile()
         profiler.runcall(ingestor.run)
     positions.close()
