@@ -46,10 +46,13 @@ At = Annotated[Instant | None, Query(
     description="Also show the state at this instant, as happened and as known (with offset)")]
 
 
-def _replay(conninfo: str, request: ReplayRequest) -> tuple[ReplayReport, str]:
-    # A plain session, as `ledger replay` opens one: the timeline's recorded_at values are
-    # rendered in the session's time zone, so the same settings give the same bytes.
-    with psycopg.connect(conninfo) as conn:
+def _replay(conninfo: str, timeout_ms: int, request: ReplayRequest
+            ) -> tuple[ReplayReport, str]:
+    # A session like the one `ledger replay` opens (not the pool's, which is set to UTC):
+    # the timeline's recorded_at values are rendered in the session's time zone, so the
+    # same settings give the same bytes. The API's statement timeout still bounds it.
+    with psycopg.connect(conninfo, options=f"-c statement_timeout={timeout_ms}",
+                         application_name="ledger-api-replay") as conn:
         report = build(conn, request)
     return report, document(report, "json")
 
@@ -58,7 +61,8 @@ async def _respond(services: Svc, disclosure: Disclosure, request: ReplayRequest
     check_period(request.start, request.end)
     try:
         # The replay is synchronous (the projections' folds): off the event loop.
-        report, body = await run_in_threadpool(_replay, services.config.conninfo, request)
+        report, body = await run_in_threadpool(
+            _replay, services.config.conninfo, services.config.statement_timeout_ms, request)
     except SelectionError as exc:
         raise HTTPException(404, str(exc)) from exc
     if request.patient:
