@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from projections.replay.state import CombinedState
 from projections.runtime.base import RowSink
 
 
-@dataclass
+@dataclass(slots=True)
 class Frame:
     """One event and the state of the incident right after it."""
 
@@ -50,7 +50,10 @@ class Frame:
     resolved: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {name: getattr(self, name) for name in _FRAME_FIELDS}
+
+
+_FRAME_FIELDS = tuple(f.name for f in fields(Frame))
 
 
 class Replay:

@@ -13,7 +13,7 @@ renderer picks "the channel of an event" by that order), so the output is byte-i
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -79,6 +79,7 @@ class CombinedState:
         self.open_findings = OpenFindings(findings)
         # stream -> that channel stream's entries, in the order a full rebuild inserts them
         self._channel_parts: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self._channel_streams: list[str] = []  # the keys of _channel_parts, kept sorted
         self._pump_parts: dict[str, list[dict[str, Any]]] = {}
         self._order_states: dict[str, dict[str, Any]] = {}
         self._flows: dict[str, dict[str, str] | None] = {}
@@ -89,6 +90,8 @@ class CombinedState:
     def changed(self, stream: str) -> None:
         """The fold state of ``stream`` changed: rebuild the parts made from it."""
         if stream.startswith("channel:"):
+            if stream not in self._channel_parts:
+                insort(self._channel_streams, stream)
             self._channel_parts[stream] = self._channel_part(self.states[stream])
             self._channels = self._assemble_channels()
         elif stream.startswith("order:"):
@@ -149,8 +152,9 @@ class CombinedState:
 
     def _assemble_channels(self) -> dict[str, Any]:
         channels: dict[str, Any] = {}
-        for stream in sorted(self._channel_parts):
-            for key, entry in self._channel_parts[stream]:
+        parts = self._channel_parts
+        for stream in self._channel_streams:
+            for key, entry in parts[stream]:
                 channels[key] = entry
         return channels
 
