@@ -302,7 +302,16 @@ def exported_metric_names() -> set[str]:
     registry = build_registry("any", settings=settings, conninfo="dbname=unused",
                               ingest=IngestMetrics())
     ApiMetrics.register(registry)
-    return set(registry._names_to_collectors)
+    names = set(registry._names_to_collectors)
+    # The publishers export their loop's counters under one prefix per target.
+    from observability import CountersCollector
+    from publisher.loop import PublishStats
+
+    for prefix in ("ledger_docs", "ledger_findings_webhook", "ledger_findings_kafka"):
+        collector = CountersCollector(prefix, PublishStats().as_dict)
+        names |= {family.name + ("_total" if family.type == "counter" else "")
+                  for family in collector.collect()}
+    return names
 
 
 def test_alert_rules_use_only_metrics_the_processes_export() -> None:
