@@ -115,3 +115,19 @@ def test_every_replay_is_recorded_in_the_ledger_as_an_access(story: ConnectionPa
     (audit,) = [json.loads(bytes(r[0]))["event"] for r in rows]
     assert audit["data"]["key_id"] == "cli:SAFETY-7"
     assert audit["data"]["patient_ids"] == ["MRN-100234"]
+
+
+def test_from_compares_instants_whatever_offset_the_caller_writes(
+    story: ConnectionParams,
+) -> None:
+    local = ledger("replay", "--patient", "MRN-100234", "--format", "json",
+                   "--from", "2026-03-14T09:40:00-05:00", database=story)
+    utc = ledger("replay", "--patient", "MRN-100234", "--format", "json",
+                 "--from", "2026-03-14T14:40:00Z", database=story)
+    assert local.code == utc.code == 0, local.stderr + utc.stderr
+    assert local.stdout == utc.stdout
+    timeline = json.loads(utc.stdout)["timeline"]
+    everything = json.loads(ledger("replay", "--patient", "MRN-100234", "--format", "json",
+                                   database=story).stdout)["timeline"]
+    assert 0 < len(timeline) < len(everything)
+    assert timeline == everything[-len(timeline):]
