@@ -91,27 +91,32 @@ def main() -> None:
             episode = conn.execute("SELECT episode_id FROM infusion_state WHERE channel = 'A'"
                                    ).fetchone()[0]  # type: ignore[index]
 
-            def timed(request: ReplayRequest) -> tuple[float, float, int]:
-                figures, writing, count = [], [], 0
+            def timed(request: ReplayRequest) -> tuple[float, float, float, int]:
+                figures, cpu, writing, count = [], [], [], 0
                 for _ in range(args.runs):
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), time.process_time()
                     report = build(conn, request)
-                    replayed = time.perf_counter()
+                    replayed, cpu_replayed = time.perf_counter(), time.process_time()
                     document(report, "json")
                     figures.append((replayed - started) * 1000)
+                    # This process's CPU only (not PostgreSQL's): steadier than wall time
+                    # on a machine shared with other work.
+                    cpu.append((cpu_replayed - cpu_started) * 1000)
                     writing.append((time.perf_counter() - replayed) * 1000)
                     count = len(report.frames)
-                return statistics.median(figures), statistics.median(writing), count
+                return (statistics.median(figures), statistics.median(cpu),
+                        statistics.median(writing), count)
 
-            episode_ms, episode_json_ms, episode_events = timed(
+            episode_ms, episode_cpu_ms, episode_json_ms, episode_events = timed(
                 ReplayRequest(episode=str(episode)))
-            day_ms, day_json_ms, day_events = timed(ReplayRequest(patient="MRN-1"))
+            day_ms, day_cpu_ms, day_json_ms, day_events = timed(ReplayRequest(patient="MRN-1"))
     print(f"10-hour episode: {episode_events:,} events in {episode_ms:.0f} ms; patient-day: "
           f"{day_events:,} events in {day_ms:.0f} ms", file=sys.stderr)
     print(f"JSON document: {episode_json_ms:.0f} ms (episode), {day_json_ms:.0f} ms (patient-day)",
           file=sys.stderr)
     emit({"bench": "replay", "events": episode_events, "ms": round(episode_ms, 1),
           "patient_day_events": day_events, "patient_day_ms": round(day_ms, 1),
+          "cpu_ms": round(episode_cpu_ms, 1), "patient_day_cpu_ms": round(day_cpu_ms, 1),
           "json_ms": round(episode_json_ms, 1), "patient_day_json_ms": round(day_json_ms, 1),
           "machine": machine()})
 
