@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from ledger.store import Incoming, Origin
+from ledger.store import verify as verify_module
 from ledger.store.chain import chain_hash
 from ledger.store.checkpoints import create_checkpoint, export_checkpoints, verify_export_signature
 from ledger.store.database import ConnectionParams
@@ -149,12 +151,15 @@ def _forge(conn: psycopg.Connection, notification_id: int) -> None:
     record["event"]["event_id"] = "00000000-0000-4000-8000-00000000f0f0"
     record["event"]["data"]["volume_infused"]["value"] = "999"
     state = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+    # A careful forger copies the record's clocks into the columns, as the ledger would.
     conn.execute(
         "INSERT INTO ledger_events (originator_id, originator_version, topic, state,"
-        " notification_id, event_id, stream, occurred_at, recorded_at, hash)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, now(), now(), %s)",
+        " notification_id, event_id, stream, occurred_at, received_at, recorded_at, hash)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (template[0], last_version + 1, template[1], state, notification_id,
-         record["event"]["event_id"], STREAM, chain_hash(bytes(last_hash), state)),
+         record["event"]["event_id"], STREAM, record["event"]["occurred_at"],
+         record["event"].get("received_at"), record["recorded_at"],
+         chain_hash(bytes(last_hash), state)),
     )
 
 
@@ -265,3 +270,100 @@ def test_deep_verification_also_holds_each_record_to_the_contract(
     problem = deep.problems[0]
     assert (problem.kind, problem.stream, problem.version, problem.notification_id) == (
         "contract_violation", STREAM, 8, position)
+    code, _, _ = verify(ledger_db)
+    assert code == 0
+    code, summary, stderr = verify(ledger_db, "--deep")
+    assert code == 2
+    assert summary["first_problem"]["kind"] == "contract_violation"
+    assert "PROBLEM contract_violation: stored event fails the contract" in stderr
+    assert "checkpoints (deep): NOT INTACT" in stderr
+
+
+@pytest.mark.parametrize(
+    ("column", "change"),
+    [
+        ("occurred_at", "occurred_at + interval '1 hour'"),
+        ("received_at", "received_at - interval '1 microsecond'"),
+        ("received_at", "NULL"),
+        ("recorded_at", "recorded_at - interval '1 day'"),
+    ],
+    ids=["occurred_at shifted", "received_at shifted", "received_at nulled", "recorded_at shifted"],
+)
+def test_a_clock_column_shifted_behind_an_intact_record_is_found_and_named(
+    ledger_db: ConnectionParams, column: str, change: str
+) -> None:
+    """As-of reads and replay select by the clock columns, which the hash does not cover:
+    the default pass compares each with the record's timestamp, as instants."""
+    with superuser(ledger_db) as conn:
+        position, state, _ = row(conn, STREAM, 3)
+        (held,) = conn.execute(
+            f"UPDATE ledger_events SET {column} = {change} WHERE notification_id = %s"
+            f" RETURNING {column}", (position,)).fetchone()
+    record = json.loads(state)
+    written = record[column] if column == "recorded_at" else record["event"][column]
+    held_text = "NULL" if held is None else held.astimezone(UTC).isoformat().replace(
+        "+00:00", "Z")
+    code, summary, stderr = verify(ledger_db)
+    assert code == 2
+    assert summary["problems"] == 1  # hashes, chains and checkpoints all still hold
+    detail = f"column {column} is {held_text} but the stored record has {written}"
+    assert summary["first_problem"] == {
+        "kind": "clock_mismatch", "detail": detail,
+        "stream": STREAM, "version": 3, "notification_id": position,
+    }
+    assert f"PROBLEM clock_mismatch: {detail} [stream={STREAM} version=3" \
+        f" position={position}]" in stderr
+    deep = verify_report(ledger_db.conninfo, deep=True)  # the deep pass finds it as well
+    assert [(p.kind, p.detail, p.notification_id) for p in deep.problems] == [
+        ("clock_mismatch", detail, position)]
+
+
+def test_a_received_at_set_where_the_record_has_none_is_found(
+    ledger_db: ConnectionParams,
+) -> None:
+    with EventStore(ledger_db) as store:
+        e = event("infusion.status_reported", received_at=None,
+                  subject={"pump_id": "P2", "channel": "A"})
+        store.append([Incoming(e, Origin("kafka", "t:0:99"))])
+    with superuser(ledger_db) as conn:
+        position, _, _ = row(conn, STREAM, 8)
+        conn.execute("UPDATE ledger_events SET received_at = occurred_at"
+                     " WHERE notification_id = %s", (position,))
+    code, summary, _ = verify(ledger_db)
+    assert code == 2
+    problem = summary["first_problem"]
+    assert (problem["kind"], problem["notification_id"]) == ("clock_mismatch", position)
+    assert problem["detail"].startswith("column received_at is 2026-")
+    assert problem["detail"].endswith(" but the stored record has no received_at")
+
+
+def test_clocks_with_any_offset_and_an_absent_received_at_verify_on_the_fast_path(
+    database: ConnectionParams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record keeps the sender's offset, the columns hold the instant: equal instants in
+    other spellings are no finding, and none of these rows needs the decoding check."""
+    clocks = [
+        ("2026-03-14T08:05:00.123456-05:00", "2026-03-14T13:05:00.5Z"),
+        ("2026-03-14T18:35:00+05:30", None),
+        ("2026-03-15T03:05:00.000001+14:00", "2026-03-14T13:05:00+00:00"),
+        ("2026-03-14T13:05:00Z", None),
+        ("2026-03-13T23:05:00.1-14:00", "2026-03-14T13:05:01.000100-00:00"),
+    ]
+    with EventStore(database) as store:
+        for n, (occurred, received) in enumerate(clocks):  # one append each: recorded_at too
+            e = event("infusion.status_reported", occurred_at=occurred, received_at=received,
+                      subject={"pump_id": f"P{n % 2}", "channel": "A"})
+            store.append([Incoming(e, Origin("kafka", f"t:0:{n}"))])
+    with psycopg.connect(database.conninfo) as conn:
+        assert conn.execute("SELECT count(*) FROM ledger_events WHERE received_at IS NULL"
+                            ).fetchone() == (2,)
+    decoded: list[int] = []
+    slow = verify_module._decode_check
+    monkeypatch.setattr(verify_module, "_decode_check",
+                        lambda row, *rest: decoded.append(row[0]) or slow(row, *rest))
+    report = verify_report(database.conninfo)
+    assert report.ok, report.problems
+    assert report.verified_events == len(clocks)
+    assert decoded == []
+    code, summary, _ = verify(database)
+    assert code == 0 and summary["ok"] is True
