@@ -19,11 +19,11 @@ from ledger.store.database import ConnectionParams
 from ledger.store.event_store import EventStore
 from ledger_cli import runtime
 from ledger_cli.progress import say
-from projections.discrepancies.ruleset import DEFAULT_PATH
+from projections.discrepancies.ruleset import DEFAULT_PATH, RuleSetError
 from projections.replay.export import export_package
 from projections.replay.report import ReplayRequest, build, document
 from projections.replay.selection import SelectionError
-from projections.replay.whatif import RuleSetError, load_rules
+from projections.replay.whatif import load_rules
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -17,17 +17,13 @@ its condition key instead and reported as changed, with the trigger moved.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from ledger.store.reader import StoredRecord
-from projections.discrepancies import clock
-from projections.discrepancies.params import PARAMS
+from projections.discrepancies import clock, ruleset
 from projections.discrepancies.replay import findings as engine_findings
 from projections.discrepancies.replay import replay as run_engine
 from projections.discrepancies.ruleset import RuleSet
@@ -40,54 +36,11 @@ SHOWN = ("finding_id", "rule_id", "severity", "summary", "patient_id", "order_id
          "trigger_event_id", "evidence", "evidence_event_ids")
 
 
-class RuleSetError(ValueError):
-    """A rule-set file that cannot be used; the message names the file and the fields."""
-
-
 def load_rules(path: Path) -> tuple[RuleSet, str]:
-    """The validated rule set in ``path`` and the SHA-256 of the file's bytes."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RuleSetError(f"rule set {path}: cannot be read ({exc.strerror})") from exc
-    try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RuleSetError(f"rule set {path}: not JSON ({exc})") from exc
-    problems = _param_problems(document)
-    if not problems:
-        try:
-            return RuleSet.model_validate(document), hashlib.sha256(raw).hexdigest()
-        except ValidationError as exc:
-            problems = [_problem(error["loc"], error["msg"]) for error in exc.errors()]
-    raise RuleSetError(f"rule set {path} is invalid:\n  " + "\n  ".join(problems))
-
-
-def _param_problems(document: Any) -> list[str]:
-    """Rule parameters checked one rule at a time, so an error names its rule.
-
-    ``RuleSet`` validates them inside a model validator, where pydantic reports only the
-    parameter's own name ("rate_tol_pct") without the rule it belongs to.
-    """
-    rules = document.get("rules") if isinstance(document, dict) else None
-    if not isinstance(rules, dict):
-        return []
-    problems = []
-    for rule_id, spec in sorted(rules.items()):
-        params = spec.get("params") if isinstance(spec, dict) else None
-        if rule_id not in PARAMS or not isinstance(params, dict):
-            continue
-        try:
-            PARAMS[rule_id].model_validate(params)
-        except ValidationError as exc:
-            problems += [_problem(("rules", rule_id, "params", *error["loc"]), error["msg"])
-                         for error in exc.errors()]
-    return problems
-
-
-def _problem(location: Iterable[Any], message: str) -> str:
-    where = ".".join(str(part) for part in location) or "(the whole file)"
-    return f"{where}: {message}"
+    """The validated rule set in ``path`` (refused as :func:`ruleset.load` refuses it, with
+    every problem at its place in the file) and the SHA-256 of the file's bytes."""
+    rules = ruleset.load(path)
+    return rules, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def what_if(
