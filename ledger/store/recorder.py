@@ -207,11 +207,11 @@ class LedgerRecorder(PostgresApplicationRecorder):
             )
         self._remember(heads, last_id)
         # In-batch duplicates point at the copy that was written.
-        for index, result in enumerate(results):
-            if result is not None and result.notification_id is None:
-                first = written[result.event_id]
+        for index, pending in enumerate(results):
+            if pending is not None and pending.notification_id is None:
+                first = written[pending.event_id]
                 results[index] = AppendResult(
-                    result.event_id, result.outcome, first.notification_id, first.stream,
+                    pending.event_id, pending.outcome, first.notification_id, first.stream,
                     first.stream_version,
                 )
 

@@ -17,13 +17,14 @@ from typing import Any
 
 import psycopg
 
+from ledger.collector import collector_paused
 from ledger.store.reader import StoredRecord
 from projections.alarms.projection import AlarmsProjection
 from projections.infusions.episodes import ChannelFold
 from projections.infusions.orders import fold_location, fold_order
 from projections.infusions.projection import CHANNEL_TYPES, ORDER_TYPES
 from projections.replay.findings import FindingTimeline
-from projections.replay.loading import collector_paused, read_streams
+from projections.replay.loading import read_streams
 from projections.replay.state import CombinedState
 from projections.runtime.base import RowSink
 

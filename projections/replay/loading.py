@@ -9,15 +9,14 @@ built by its ``record_from_row``, with the same values the text path gives.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import tuple_row
 
+from ledger.collector import collector_paused
 from ledger.store.reader import StoredRecord, record_from_row
 from ledger.store.streams import stream_id
 
@@ -59,21 +58,3 @@ def read_streams(
 
 def _version(record: StoredRecord) -> int:
     return record.version
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a replay builds its records and frames.
-
-    A replay allocates tens of thousands of small, acyclic dicts that live until the output
-    is written; each allocation burst triggers collections that traverse all of them again
-    and again (a third of a patient-day's time). Reference counting still frees everything;
-    the collector resumes (if it was on) as soon as the block ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
