@@ -14,6 +14,9 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
+
+from projections.runtime import catalog
 from projections.runtime.base import Projection
 from projections.runtime.rebuild import BuiltGeneration, build_together
 
@@ -42,6 +45,12 @@ def build_in_parallel(
     parts = groups(projections, jobs)
     if len(parts) == 1:
         return build_together(conninfo, parts[0], batch_size=batch_size)
+    # Every projection's active generation and views exist before the workers start, made
+    # here in the given (dependency) order: on a new database a worker would otherwise
+    # create a view that reads another group's view before that one exists.
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for projection in projections:
+            catalog.ensure_active(conn, projection)
     # fork: the workers inherit the configured projection objects (rule sets, intervals)
     # without pickling them; each opens its own connections after the fork.
     context = multiprocessing.get_context("fork")

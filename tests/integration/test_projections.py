@@ -220,6 +220,22 @@ def test_every_projection_rebuilt_together_in_two_processes_equals_the_increment
         assert table_checksums(database.conninfo, projection) == incremental[projection.name]
 
 
+def test_a_parallel_rebuild_on_a_ledger_never_projected_creates_views_in_dependency_order(
+    database: ConnectionParams,
+) -> None:
+    """On a new database the workers must not create a view before the one it reads (the
+    alarms view reads infusion_state, built by another process)."""
+    append(database, _many_events(4))
+    projections = registry.build()
+    built = build_in_parallel(database.conninfo, projections, jobs=2, batch_size=13)
+    switch_built(database.conninfo, projections, built)
+    rebuilt = {p.name: table_checksums(database.conninfo, p) for p in projections}
+    project(database)  # nothing left to do: the rebuilt generations are the active ones
+    assert {p.name: table_checksums(database.conninfo, p) for p in projections} == rebuilt
+    assert rows(database, "SELECT count(*) AS n FROM alarms")[0]["n"] >= 0
+    assert rows(database, "SELECT count(*) AS n FROM infusion_state")[0]["n"] > 0
+
+
 def test_rebuild_groups_balance_the_projections_cost_across_processes() -> None:
     parts = groups(registry.build(), 2)
     assert len(parts) == 2
