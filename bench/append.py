@@ -1,11 +1,13 @@
 """Benchmark: the ledger's idempotent batch append against a raw COPY of the same rows.
 
-Appends N realistic, already-validated events through ``EventStore.append`` in batches (the
-consumer's default of 500), into a fresh database each repetition — with dedupe, stream
+Appends N realistic, already-validated events through ``EventStore.append`` in batches (by
+default the product's file-import batch, ``LEDGER_APPEND_BATCH_SIZE`` = 2,000; pass
+``--batch 500`` for the Kafka consumer's batch, whose end-to-end path bench/ingest.py
+measures), into a fresh database each repetition — with dedupe, stream
 versions, hash chains and source positions, in one transaction per batch — and, in the same
 run on the same server, COPYs the same events into a plain table. Medians of 3.
 
-    python bench/append.py [--events 100000] [--batch 500] [--database-url URL]
+    python bench/append.py [--events 100000] [--batch 2000] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import copy_baseline, emit, machine, median_of, throwaway_database
 from bench.workload import events
 from ledger.contract import parse_event
+from ledger.settings import LedgerSettings
 from ledger.store import Incoming, Origin, SourcePosition
 from ledger.store.event_store import EventStore
 from ledger.store.streams import stream_id, stream_key
@@ -30,7 +33,7 @@ from ledger_cli.gc_tuning import tune_for_throughput
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=LedgerSettings().append_batch_size)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-url", default=None,
                         help="server to use (a database is created there)")

@@ -34,7 +34,7 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
-def import_file(store: EventStore, path: Path, batch_size: int = 500) -> dict[str, int]:
+def import_file(store: EventStore, path: Path, batch_size: int = 2000) -> dict[str, int]:
     counts = {"appended": 0, "duplicates": 0, "conflicts": 0, "rejected": 0}
     progress = Progress(f"import {path.name}")
     batch: list[Incoming] = []
