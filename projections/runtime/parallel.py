@@ -10,6 +10,7 @@ so no two processes ever re-point views that read each other.
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import traceback
 from collections.abc import Sequence
 from typing import Any
@@ -62,8 +63,19 @@ def build_in_parallel(
         worker.start()
     built: list[BuiltGeneration] = []
     errors: list[str] = []
-    for _ in workers:
-        status, payload = results.get()
+    reported = 0
+    while reported < len(workers):
+        try:
+            status, payload = results.get(timeout=1.0)
+        except queue.Empty:
+            # A worker killed outright (OOM killer, SIGKILL) never reports: do not wait on it
+            # forever. Its generations stay 'building' and the next rebuild resumes them.
+            dead = [w for w in workers if w.exitcode not in (None, 0)]
+            if dead and results.empty():
+                errors += [f"{w.name} exited with code {w.exitcode}" for w in dead]
+                break
+            continue
+        reported += 1
         if status == "ok":
             built.extend(payload)
         else:
