@@ -30,6 +30,7 @@ from ledger.settings import LedgerSettings
 from ledger.store.checkpoints import create_checkpoint
 from ledger.store.database import ConnectionParams
 from ledger.store.event_store import EventStore
+from ledger.store.reader import head_position
 from ledger.store.verify import verify
 from ledger_cli import runtime
 from ledger_cli.local_broker import local_tansu
@@ -202,15 +203,14 @@ class _Pipeline:
     def _status(self) -> dict[str, Any]:
         with psycopg.connect(self.params.conninfo) as conn:
             projections = {r["projection"]: r for r in catalog.statuses(conn)}
-            head = conn.execute("SELECT COALESCE(max(notification_id), 0) FROM ledger_events"
-                                ).fetchone()
+            head = head_position(conn)
             findings: dict[str, int] = {}
             if conn.execute("SELECT to_regclass('discrepancies')").fetchone()[0]:  # type: ignore[index]
                 findings = dict(conn.execute(  # type: ignore[arg-type]
                     "SELECT severity, count(*) FROM discrepancies GROUP BY 1 ORDER BY 1"
                 ).fetchall())
         metrics = self.ingestor.metrics.snapshot() if self.ingestor else {}
-        return {"head": int(head[0]) if head else 0, "projections": projections,
+        return {"head": head, "projections": projections,
                 "findings": findings, "ingest": metrics}
 
     def _caught_up(self, status: dict[str, Any]) -> bool:

@@ -17,6 +17,7 @@ import observability
 from ledger.errors import LedgerError
 from ledger.settings import LedgerSettings
 from ledger.store.checkpoints import create_checkpoint
+from ledger.store.reader import head_position
 from ledger_cli import runtime
 from ledger_cli.gc_tuning import tune_for_throughput
 from ledger_cli.progress import Progress, say
@@ -154,7 +155,8 @@ def run_rebuild(args: argparse.Namespace, settings: LedgerSettings) -> int:
         built = build_in_parallel(params.conninfo, projections, jobs=args.jobs,
                                   batch_size=args.batch_size)
     else:
-        head = _head(params.conninfo)
+        with psycopg.connect(params.conninfo) as conn:
+            head = head_position(conn)
         progress = Progress("rebuild (position)")
         built = build_together(params.conninfo, projections, batch_size=args.batch_size,
                                progress=lambda position: progress.update(position, head))
@@ -171,9 +173,3 @@ def run_rebuild(args: argparse.Namespace, settings: LedgerSettings) -> int:
             f"({result.events} events{', resumed' if result.resumed else ''})")
     print(json.dumps(results))
     return 0
-
-
-def _head(conninfo: str) -> int:
-    with psycopg.connect(conninfo) as conn:
-        row = conn.execute("SELECT COALESCE(MAX(notification_id), 0) FROM ledger_events").fetchone()
-    return int(row[0]) if row else 0

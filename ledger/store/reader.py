@@ -120,3 +120,9 @@ def iter_all(conn: psycopg.Connection[Any], batch: int = 5000) -> Iterator[Store
             return
         yield from records
         after = records[-1].notification_id
+
+
+def head_position(conn: psycopg.Connection[Any]) -> int:
+    """The newest event's position (notification id); 0 for an empty ledger."""
+    row = conn.execute("SELECT COALESCE(max(notification_id), 0) FROM ledger_events").fetchone()
+    return int(row[0]) if row else 0
