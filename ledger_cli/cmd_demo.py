@@ -204,20 +204,33 @@ class _Pipeline:
         with psycopg.connect(self.params.conninfo) as conn:
             projections = {r["projection"]: r for r in catalog.statuses(conn)}
             head = head_position(conn)
+            stored = {partition: offset for partition, offset in conn.execute(
+                "SELECT partition, next_offset FROM ledger_source_positions"
+                " WHERE consumer = %s AND topic = %s",
+                (self.settings.kafka_group_id, self.settings.kafka_topics[0])).fetchall()}
             findings: dict[str, int] = {}
             if conn.execute("SELECT to_regclass('discrepancies')").fetchone()[0]:  # type: ignore[index]
                 findings = dict(conn.execute(  # type: ignore[arg-type]
                     "SELECT severity, count(*) FROM discrepancies GROUP BY 1 ORDER BY 1"
                 ).fetchall())
         metrics = self.ingestor.metrics.snapshot() if self.ingestor else {}
-        return {"head": head, "projections": projections,
+        return {"head": head, "projections": projections, "stored_offsets": stored,
                 "findings": findings, "ingest": metrics}
 
     def _caught_up(self, status: dict[str, Any]) -> bool:
+        # Caught up means this run's consumer stored positions past every message the
+        # simulation produced (a later run starts with a ledger and projections that are
+        # already "at head" before its consumer has joined the group), and every
+        # projection reached the ledger's head.
+        if self.simulation is None or status["head"] == 0:
+            return False
+        stored = status["stored_offsets"]
+        if any(stored.get(partition, 0) < end
+               for partition, end in self.simulation.end_offsets.items()):
+            return False
         names = {p.name for p in registry.build()}
-        return (self.simulation is not None and status["head"] > 0 and all(
-            status["projections"].get(n, {}).get("position", -1) >= status["head"]
-            for n in names))
+        return all(status["projections"].get(n, {}).get("position", -1) >= status["head"]
+                   for n in names)
 
     def _watch(self, api_url: str | None) -> None:
         announced = False

@@ -95,6 +95,7 @@ def stream_to_kafka(
                           should_stop=stop.is_set if stop is not None else None)
     finally:
         sink.close()
+    result.end_offsets = dict(sink.end_offsets)
     if truth_path is not None:
         write_truth(result, truth_path)
     return result

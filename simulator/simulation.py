@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from simulator import clock, hospital, report, warm
@@ -64,6 +64,8 @@ class SimulationResult:
     summary: dict[str, Any]
     end_ms: int
     lines: int
+    # Kafka only: next offset per partition after the last message produced.
+    end_offsets: dict[int, int] = field(default_factory=dict)
 
 
 class Simulation:

@@ -109,6 +109,10 @@ class KafkaSink:
         self.speedup = speedup
         self.stop = stop
         self.sent = 0
+        # Next offset per partition after the last acknowledged message: where a consumer
+        # must have read to before it has seen everything this sink produced.
+        self.end_offsets: dict[int, int] = {}
+        self._offsets_lock = threading.Lock()
         self._wall0: float | None = None
         options: dict[str, object] = {
             "bootstrap_servers": bootstrap_servers,
@@ -140,10 +144,18 @@ class KafkaSink:
     def write(self, key: str, value: bytes, received_ms: int | None) -> None:
         self._pace(received_ms)
         try:
-            self._producer.send(self.topic, key=key.encode(), value=value)
+            future = self._producer.send(self.topic, key=key.encode(), value=value)
         except self._kafka_error as exc:
             raise SimulatorError(f"Kafka refused a message: {exc}") from exc
+        future.add_callback(self._acknowledged)
         self.sent += 1
+
+    def _acknowledged(self, metadata: object) -> None:
+        # Runs on the producer's I/O thread.
+        partition, offset = metadata.partition, metadata.offset  # type: ignore[attr-defined]
+        with self._offsets_lock:
+            if offset + 1 > self.end_offsets.get(partition, 0):
+                self.end_offsets[partition] = offset + 1
 
     def close(self) -> None:
         try:
