@@ -190,7 +190,8 @@ class _Pipeline:
         server = uvicorn.Server(uvicorn.Config(create_app(self.settings, self.params),
                                                host="127.0.0.1",
                                                port=self.args.port, log_level="warning"))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # uvicorn installs no signal handlers off the main thread; the demo's own handlers
+        # set ``stop``, which ends the server below.
         self._thread("serve", server.run)
 
         def shutdown() -> None:
