@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -39,6 +39,18 @@ def snapshot_row(record: StoredRecord, state: dict[str, Any]) -> tuple[Any, ...]
 
 
 @dataclass
+class _Pending:
+    """A batch folded and not yet written: its rows, touched stream states and snapshots."""
+
+    first: int
+    position: int = 0
+    events: int = 0
+    sink: RowSink = field(default_factory=RowSink)
+    touched: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    snapshots: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+@dataclass
 class RunStats:
     batches: int = 0
     events: int = 0
@@ -55,7 +67,7 @@ class ProjectionRunner:
         *,
         generation: int | None = None,
         batch_size: int = 2000,
-        cache_size: int = 50_000,
+        cache_size: int | None = 50_000,
         status_key: str | None = None,
         snapshot_every: int = SNAPSHOT_EVERY,
     ):
@@ -73,6 +85,7 @@ class ProjectionRunner:
         # position's compare-and-set guarantees that), dropped whenever a batch fails.
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.stats = RunStats(position=self.position)
+        self._pending: _Pending | None = None
 
     def close(self) -> None:
         self._conn.close()
@@ -94,27 +107,68 @@ class ProjectionRunner:
     def process(self, records: list[StoredRecord]) -> None:
         """Fold and write one batch read by the caller (events after this runner's position,
         in global order): a rebuild of several projections reads the ledger once for all."""
+        self.fold(records)
+        self.flush()
+
+    def fold(self, records: list[StoredRecord]) -> None:
+        """Fold a page of events into the pending batch, without writing anything yet.
+
+        A rebuild folds many pages before one ``flush``: the batch is then as large as the
+        chunk, and every row, stream state and entry the chunk touches many times is written
+        once. Folds are split-invariant, so the tables end up as with small batches."""
         try:
-            self._apply(records)
+            self._fold(records)
+        except Exception as exc:
+            self._fail(exc, records[0].notification_id)
+            raise
+
+    def flush(self) -> None:
+        """Write the pending batch with its position in one transaction (no-op if empty)."""
+        pending = self._pending
+        if pending is None:
+            return
+        try:
+            self._write(pending)
         except catalog.ConcurrentRunner:
-            self._cache.clear()
+            self._discard()
             if self._follow_switch():
                 return
             raise
         except Exception as exc:
-            self._cache.clear()
-            catalog.report_status(
-                self._conn, self.status_key, self.generation, "failed",
-                position=self.position, error=f"{type(exc).__name__}: {exc}",
-                failed_at=getattr(exc, "position", records[0].notification_id),
-            )
+            self._discard()
+            self._fail(exc, pending.first)
             raise
+        self._pending = None
         self.stats.batches += 1
-        self.stats.events += len(records)
+        self.stats.events += pending.events
         self.stats.position = self.position
 
-    def _apply(self, records: list[StoredRecord]) -> None:
+    @property
+    def folded_position(self) -> int:
+        """The position of the last event folded (written or pending)."""
+        return self._pending.position if self._pending is not None else self.position
+
+    @property
+    def pending_events(self) -> int:
+        """Events folded since the last flush."""
+        return self._pending.events if self._pending is not None else 0
+
+    def _discard(self) -> None:
+        # States in the cache and the pending batch may hold folds that were never committed.
+        self._pending = None
+        self._cache.clear()
+
+    def _fail(self, exc: Exception, first: int) -> None:
+        self._discard()
+        catalog.report_status(
+            self._conn, self.status_key, self.generation, "failed",
+            position=self.position, error=f"{type(exc).__name__}: {exc}",
+            failed_at=getattr(exc, "position", first),
+        )
+
+    def _fold(self, records: list[StoredRecord]) -> None:
         projection = self.projection
+        handles = projection.handles
         relevant = []
         for record in records:
             if record.type not in EVENT_TYPES:
@@ -124,31 +178,40 @@ class ProjectionRunner:
                 )
                 error.position = record.notification_id  # type: ignore[attr-defined]
                 raise error
-            if record.type in projection.handles:
+            if record.type in handles:
                 relevant.append(record)
-        states = self._states({r.stream for r in relevant})
-        sink = RowSink()
-        touched: dict[str, tuple[int, dict[str, Any]]] = {}
-        snapshots = []
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = _Pending(first=records[0].notification_id)
+        states = self._states({r.stream for r in relevant}, pending.touched)
+        sink, touched, snapshots = pending.sink, pending.touched, pending.snapshots
+        apply, every = projection.apply, self.snapshot_every
         for record in relevant:
             state = states[record.stream]
-            projection.apply(state, record, sink)
+            apply(state, record, sink)
             touched[record.stream] = (record.notification_id, state)
-            if record.version % self.snapshot_every == 0:
+            if record.version % every == 0:
                 snapshots.append(snapshot_row(record, state))
-        new_position = records[-1].notification_id
+        pending.position = records[-1].notification_id
+        pending.events += len(records)
+
+    def _write(self, pending: _Pending) -> None:
+        projection = self.projection
         with self._conn.transaction():
             cur = self._conn.cursor()
-            catalog.advance(cur, projection.name, self.generation, self.position, new_position)
-            projection.write(cur, self.generation, sink)
-            catalog.save_states(cur, projection.name, self.generation, touched)
-            catalog.save_snapshots(cur, projection.name, self.generation, snapshots)
-        self.position = new_position
-        for stream, (_, state) in touched.items():
-            self._cache[stream] = state
-            self._cache.move_to_end(stream)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+            catalog.advance(cur, projection.name, self.generation, self.position,
+                            pending.position)
+            projection.write(cur, self.generation, pending.sink)
+            catalog.save_states(cur, projection.name, self.generation, pending.touched)
+            catalog.save_snapshots(cur, projection.name, self.generation, pending.snapshots)
+        self.position = pending.position
+        cache = self._cache
+        for stream, (_, state) in pending.touched.items():
+            cache[stream] = state
+            cache.move_to_end(stream)
+        if self.cache_size is not None:
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
 
     def _follow_switch(self) -> bool:
         """After a rebuild switched generations, carry on with the new active one."""
@@ -162,8 +225,13 @@ class ProjectionRunner:
         self.position = catalog.position(self._conn, self.projection.name, active)
         return True
 
-    def _states(self, streams: set[str]) -> dict[str, dict[str, Any]]:
-        states = {s: self._cache[s] for s in streams if s in self._cache}
+    def _states(
+        self, streams: set[str], pending: dict[str, tuple[int, dict[str, Any]]]
+    ) -> dict[str, dict[str, Any]]:
+        # Folded but not yet written (a chunk of several pages), then written, then stored.
+        states = {s: pending[s][1] for s in streams if s in pending}
+        cache = self._cache
+        states.update((s, cache[s]) for s in streams - states.keys() if s in cache)
         missing = streams - states.keys()
         if missing:
             loaded = catalog.load_states(self._conn, self.projection.name, self.generation, missing)
