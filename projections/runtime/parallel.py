@@ -19,7 +19,7 @@ import psycopg
 
 from projections.runtime import catalog
 from projections.runtime.base import Projection
-from projections.runtime.rebuild import BuiltGeneration, build_together
+from projections.runtime.rebuild import CHUNK_EVENTS, BuiltGeneration, build_together
 
 
 def groups(projections: Sequence[Projection], jobs: int) -> list[list[Projection]]:
@@ -32,20 +32,24 @@ def groups(projections: Sequence[Projection], jobs: int) -> list[list[Projection
     return [members for _, members in bins if members]
 
 
-def _work(conninfo: str, group: list[Projection], batch_size: int, results: Any) -> None:
+def _work(conninfo: str, group: list[Projection], batch_size: int, chunk_events: int,
+          results: Any) -> None:
     try:
-        results.put(("ok", build_together(conninfo, group, batch_size=batch_size)))
+        results.put(("ok", build_together(conninfo, group, batch_size=batch_size,
+                                          chunk_events=chunk_events)))
     except BaseException as exc:  # reported to the parent, which fails the rebuild
         results.put(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
 
 
 def build_in_parallel(
-    conninfo: str, projections: Sequence[Projection], *, jobs: int, batch_size: int = 5000
+    conninfo: str, projections: Sequence[Projection], *, jobs: int, batch_size: int = 5000,
+    chunk_events: int = CHUNK_EVENTS,
 ) -> list[BuiltGeneration]:
     """Build every projection's new generation, ``jobs`` processes at a time."""
     parts = groups(projections, jobs)
     if len(parts) == 1:
-        return build_together(conninfo, parts[0], batch_size=batch_size)
+        return build_together(conninfo, parts[0], batch_size=batch_size,
+                              chunk_events=chunk_events)
     # Every projection's active generation and views exist before the workers start, made
     # here in the given (dependency) order: on a new database a worker would otherwise
     # create a view that reads another group's view before that one exists.
@@ -56,7 +60,8 @@ def build_in_parallel(
     # without pickling them; each opens its own connections after the fork.
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    workers = [context.Process(target=_work, args=(conninfo, part, batch_size, results),
+    workers = [context.Process(target=_work,
+                               args=(conninfo, part, batch_size, chunk_events, results),
                                name=f"rebuild-{'+'.join(p.name for p in part)}")
                for part in parts]
     for worker in workers:

@@ -21,6 +21,7 @@ from projections.runtime import catalog
 from projections.runtime.base import UnknownEventType
 from projections.runtime.parallel import build_in_parallel, groups
 from projections.runtime.rebuild import (
+    build_together,
     building_generation,
     rebuild,
     switch_built,
@@ -218,6 +219,29 @@ def test_every_projection_rebuilt_together_in_two_processes_equals_the_increment
     assert not any(r.resumed for name, r in results.items() if name != projections[0].name)
     for projection in projections:
         assert table_checksums(database.conninfo, projection) == incremental[projection.name]
+
+
+def test_a_rebuild_written_in_several_chunks_equals_the_incremental_tables_and_carries_on(
+    database: ConnectionParams,
+) -> None:
+    """The rebuild's bulk path folds many pages per write (chunks): the tables, stream states
+    and position it leaves must be those of the incremental path, so the live runner carries
+    on from them as if it had built them itself."""
+    events = _many_events(5)
+    append(database, events[:50])
+    project(database, batch_size=3)
+    projections = registry.build()
+    incremental = {p.name: table_checksums(database.conninfo, p) for p in projections}
+    # Pages of 4 events, a write every 10 or more: chunks span pages and end mid-ledger.
+    built = build_together(database.conninfo, projections, batch_size=4, chunk_events=10)
+    switch_built(database.conninfo, projections, built)
+    assert {p.name: table_checksums(database.conninfo, p) for p in projections} == incremental
+    append(database, events[50:])
+    project(database, batch_size=3)  # the live runner continues on the rebuilt generation
+    carried_on = {p.name: table_checksums(database.conninfo, p) for p in projections}
+    built = build_together(database.conninfo, projections, batch_size=1000)  # one chunk
+    switch_built(database.conninfo, projections, built)
+    assert {p.name: table_checksums(database.conninfo, p) for p in projections} == carried_on
 
 
 def test_a_parallel_rebuild_on_a_ledger_never_projected_creates_views_in_dependency_order(
