@@ -61,13 +61,27 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def to_csv(items: Sequence[BaseModel], model: type[BaseModel]) -> str:
+#: A list's items: response models, or JSON-ready dicts of the same shape (hot lists).
+Items = Sequence[BaseModel] | Sequence[dict[str, Any]]
+#: orjson's datetime form is pydantic's when UTC is written ``Z``.
+JSON_OPTIONS = orjson.OPT_UTC_Z
+
+
+def _json_ready(item: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    """The item as JSON would show it (datetimes and ids as their JSON strings)."""
+    if isinstance(item, dict):
+        loaded: dict[str, Any] = orjson.loads(orjson.dumps(item, option=JSON_OPTIONS))
+        return loaded
+    return item.model_dump(mode="json")
+
+
+def to_csv(items: Items, model: type[BaseModel]) -> str:
     columns = csv_columns(model)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([name if part is None else f"{name}.{part}" for name, part in columns])
     for item in items:
-        row = item.model_dump(mode="json")
+        row = _json_ready(item)
         writer.writerow([
             _cell(row[name] if part is None else (row[name] or {}).get(part))
             for name, part in columns
@@ -75,18 +89,30 @@ def to_csv(items: Sequence[BaseModel], model: type[BaseModel]) -> str:
     return buffer.getvalue()
 
 
-def to_ndjson(items: Sequence[BaseModel]) -> bytes:
-    return b"".join(item.__pydantic_serializer__.to_json(item) + b"\n" for item in items)
+def _json_bytes(item: BaseModel | dict[str, Any]) -> bytes:
+    if isinstance(item, dict):
+        return orjson.dumps(item, option=JSON_OPTIONS)
+    return item.__pydantic_serializer__.to_json(item)
+
+
+def to_ndjson(items: Items) -> bytes:
+    return b"".join(_json_bytes(item) + b"\n" for item in items)
 
 
 def render(
     request: Request,
     result: PageResult,
-    items: Sequence[BaseModel],
+    items: Items,
     model: type[BaseModel],
     fmt: Format,
     deidentified: bool,
 ) -> Page[Any] | Response:
+    if fmt == "json" and items and isinstance(items[0], dict):
+        # JSON-ready items: the page is dumped as is, in Page's field order.
+        body = orjson.dumps({"items": items, "next_cursor": result.next_cursor,
+                             "position": result.position, "deidentified": deidentified},
+                            option=JSON_OPTIONS)
+        return Response(body, media_type="application/json")
     if fmt == "json":
         page = Page[model](  # type: ignore[valid-type]
             items=list(items), next_cursor=result.next_cursor, position=result.position,

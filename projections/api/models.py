@@ -26,14 +26,14 @@ CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 TEXT_PATTERN = r"^[^\x00]+$"
 
 
-def _decimal_text(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
     # 'f' keeps the stored scale and never switches to exponent form (0E-10 -> 0.0000000000).
     return format(value, "f")
 
 
 DecimalStr = Annotated[
     Decimal,
-    PlainSerializer(_decimal_text, return_type=str),
+    PlainSerializer(decimal_text, return_type=str),
     WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN}),
 ]
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
-from projections.api.keys import Role
+from projections.api.audit import AccessContext, AuditLog
+from projections.api.keys import Principal, Role
 from projections.api.sealer import AuditSealer
 from projections.api.writer import LedgerWriter
 from tests.integration import test_api_fixtures as fixtures
 from tests.integration.test_api_fixtures import (
     FACILITY,
+    PATIENTS,
     World,
     access_rows,
 )
@@ -140,3 +144,59 @@ def test_reading_the_access_records_is_itself_recorded(client: Any, world: World
                                                "X-Request-ID": "req-meta"})
     [record] = access_rows(world, request_id="req-meta")
     assert record["endpoint"] == "/v1/access-records"
+
+
+class CountingAuditLog(AuditLog):
+    """Counts the INSERT statements (each one commit) the group commit issues."""
+
+    statements = 0
+
+    async def _write(self, batch: list[Any]) -> None:
+        self.statements += 1
+        await super()._write(batch)
+
+
+def concurrent_records(world: World, paths: list[str]) -> tuple[list[Any], int]:
+    """Record one access per path, all at once; (results or exceptions, statements)."""
+
+    async def run() -> tuple[list[Any], int]:
+        async with AsyncConnectionPool(world.database.conninfo, min_size=2, max_size=2,
+                                       kwargs={"autocommit": True}) as pool:
+            audit = CountingAuditLog(pool, "fingerprint")  # type: ignore[arg-type]
+            principal = Principal(world.key_ids[Role.AUDITOR], Role.AUDITOR)
+            contexts = []
+            for n, path in enumerate(paths):
+                access = AccessContext(principal=principal, method="GET",
+                                       endpoint="/v1/infusions", path=path, query="",
+                                       request_id=f"req-group-{n}")
+                access.touch(FACILITY, PATIENTS[n % len(PATIENTS)])
+                contexts.append(access)
+            results = await asyncio.gather(*(audit.record(a, 200) for a in contexts),
+                                           return_exceptions=True)
+            return results, audit.statements
+
+    return asyncio.run(run())
+
+
+def test_concurrent_records_share_a_commit_and_each_is_committed_when_record_returns(
+    world: World,
+) -> None:
+    results, statements = concurrent_records(world, [f"/v1/infusions/{n}" for n in range(20)])
+    assert not [r for r in results if isinstance(r, BaseException)]
+    # All twenty arrived before the flush task ran: one statement, one commit.
+    assert statements == 1
+    rows = {r["request_id"]: r for r in access_rows(world, endpoint="/v1/infusions")}
+    for n, event_id in enumerate(results):
+        row = rows[f"req-group-{n}"]
+        assert row["event_id"] == event_id and row["path"] == f"/v1/infusions/{n}"
+        assert row["patient_ids"] == [PATIENTS[n % len(PATIENTS)]]
+
+
+def test_a_record_postgres_refuses_fails_only_its_own_request(world: World) -> None:
+    paths = ["/v1/infusions/ok-0", "/v1/infusions/ok-1", "/v1/infusions/bad\x00",
+             "/v1/infusions/ok-3"]
+    results, _ = concurrent_records(world, paths)
+    failed = [n for n, r in enumerate(results) if isinstance(r, BaseException)]
+    assert failed == [2]
+    stored = {r["path"] for r in access_rows(world, endpoint="/v1/infusions")}
+    assert {"/v1/infusions/ok-0", "/v1/infusions/ok-1", "/v1/infusions/ok-3"} <= stored

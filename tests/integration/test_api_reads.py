@@ -8,10 +8,22 @@ import io
 import json
 from typing import Any
 
+import orjson
+import psycopg
 import pytest
 
 from ledger.store.chain import GENESIS_HASH
-from projections.api.keys import Role
+from projections.api.audit import AccessContext
+from projections.api.deid import Disclosure, Pseudonyms
+from projections.api.export import JSON_OPTIONS
+from projections.api.keys import Principal, Role
+from projections.api.models import Page
+from projections.api.routes.infusion_models import (
+    SUMMARY_COLUMNS,
+    InfusionSummary,
+    summary_json,
+    summary_of,
+)
 from tests.integration import test_api_fixtures as fixtures
 from tests.integration.test_api_fixtures import (
     EPISODES,
@@ -246,3 +258,26 @@ def test_discrepancies_filter_by_rule_severity_status_unit_and_time(
     assert len(early.json()["items"]) == 1
     one = get(client, world, f"/v1/discrepancies/{findings[0]['finding_id']}").json()
     assert one["finding_id"] == findings[0]["finding_id"] and one["evidence_event_ids"]
+
+
+def test_hot_lists_serialise_rows_exactly_as_the_documented_model_would(
+    client: Any, world: World
+) -> None:
+    # /v1/infusions and a patient's history dump rows straight to JSON (summary_json); the
+    # bytes must be the InfusionSummary model's own, for both disclosure modes.
+    with world.connect() as conn:
+        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+        rows = cur.execute(f"SELECT {SUMMARY_COLUMNS} FROM infusion_state".encode()).fetchall()
+    assert any(row["volume_infused"] is not None for row in rows)
+    pseudonyms = Pseudonyms(fixtures.PSEUDONYM_KEY.encode(), "fingerprint")
+    principal = Principal("k", Role.AUDITOR)
+    for identified in (True, False):
+        access = AccessContext(principal=principal, method="GET", endpoint="/", path="/",
+                               query="")
+        disclosure = Disclosure(access, pseudonyms, identified)
+        for row in rows:
+            fast = orjson.dumps(summary_json(row, disclosure), option=JSON_OPTIONS)
+            assert fast == summary_of(row, disclosure).model_dump_json().encode()
+    page = get(client, world, "/v1/infusions", Role.AUDITOR, limit=3).json()
+    assert list(page) == list(Page[InfusionSummary].model_fields)
+    assert list(page["items"][0]) == list(InfusionSummary.model_fields)

@@ -34,7 +34,7 @@ from projections.api.routes.infusion_models import (
     Status,
     TimelineEntry,
     state_of,
-    summary_of,
+    summary_json,
     timeline_of,
 )
 from projections.api.security import SecuredRoute, bearer, secured
@@ -108,7 +108,7 @@ async def list_infusions(
     )
     if who is not None:
         await who.settle(services, disclosure, result.rows)
-    items = [summary_of(row, disclosure) for row in result.rows]
+    items = [summary_json(row, disclosure) for row in result.rows]
     return render(request, result, items, InfusionSummary, fmt, disclosure.deidentified)
 
 

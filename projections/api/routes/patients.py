@@ -34,7 +34,12 @@ from projections.api.models import (
     text_query,
 )
 from projections.api.queries import fetch_page, fetch_position
-from projections.api.routes.infusion_models import SUMMARY_COLUMNS, InfusionSummary, summary_of
+from projections.api.routes.infusion_models import (
+    SUMMARY_COLUMNS,
+    InfusionSummary,
+    summary_json,
+    summary_of,
+)
 from projections.api.routes.infusions import EPISODE_ORDER, PROJECTIONS, READERS, episode_filters
 from projections.api.security import SecuredRoute, bearer, secured
 
@@ -164,7 +169,7 @@ async def patient_infusions(
         keyset=EPISODE_ORDER, cursor=cursor, limit=limit, position_params=[PROJECTIONS],
     )
     await who.settle(services, disclosure, result.rows)
-    items = [summary_of(row, disclosure) for row in result.rows]
+    items = [summary_json(row, disclosure) for row in result.rows]
     return render(request, result, items, InfusionSummary, fmt, disclosure.deidentified)
 
 
