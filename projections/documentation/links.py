@@ -59,11 +59,22 @@ ON CONFLICT DO NOTHING RETURNING entry_id, action_id
 """
 
 
+# New rows in a batch above which the GIN indexes' pending lists are merged first.
+_MERGE_PENDING = 1000
+
+
 def link(
     cur: psycopg.Cursor[Any], names: dict[str, str], entry_ids: list[Any], action_ids: list[Any]
 ) -> set[Any]:
     """Make the links new or changed entries and new actions imply; return the entry ids
     that gained a link (their documentation state must be recomputed)."""
+    if len(entry_ids) + len(action_ids) >= _MERGE_PENDING:
+        # A GIN index keeps new rows in an unordered pending list (until autovacuum) that
+        # every search scans in full: after a large batch (a rebuild writes one per chunk)
+        # each of the thousands of `&&` probes below would read it all — measured 0.5 ms a
+        # probe, 11 s for one 100k-event chunk, against 70 ms once merged.
+        cur.execute(f"SELECT gin_clean_pending_list('{names['entries']}_cite'::regclass),"
+                    f" gin_clean_pending_list('{names['actions']}_cited'::regclass)".encode())
     found: list[tuple[Any, Any]] = []
     for template in (_CITED, _OBSERVED):
         for new, ids in (("e.entry_id = ANY(%s::uuid[])", entry_ids),
