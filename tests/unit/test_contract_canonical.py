@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.contract import content_digest, parse_event, wire_dict
+from ledger.contract import canonical_json, content_digest, parse_event, wire_dict, wire_json
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
 LINES = (FIXTURES / "valid_events.ndjson").read_text(encoding="utf-8").splitlines()
@@ -284,3 +284,34 @@ def test_equal_content_has_an_equal_digest_however_it_is_spelled(
     second["source"]["message_id"] = "retransmitted"
     # Then the digests are equal
     assert digest(first) == digest(json.dumps(second).replace('"@@"', padded))
+
+
+# --- wire_json: the stored bytes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", LINES + INTERNAL, ids=lambda line: json.loads(line)["type"])
+def test_wire_json_is_the_canonical_json_of_wire_dict_for_every_example(line: str) -> None:
+    # The hash chains are computed over these bytes: the direct rendering must not differ
+    # from the documented definition by a single byte.
+    event = parse_event(line, allow_internal=True)
+    assert wire_json(event) == canonical_json(wire_dict(event))
+
+
+texts = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw_events(), texts, st.integers(0, 999_999))
+def test_wire_json_is_the_canonical_json_of_wire_dict_for_any_event(
+    drawn: tuple[str, Any], text: str, microsecond: int
+) -> None:
+    raw, _ = drawn
+    document = json.loads(raw, parse_float=Decimal)
+    document["source"]["system"] = text  # any Unicode, escapes and all
+    moment = datetime.fromisoformat(document["occurred_at"]).replace(microsecond=microsecond)
+    document["occurred_at"] = moment.isoformat()
+    event = parse_event(json.dumps(document, default=lambda d: format(d, "f")))
+    assert wire_json(event) == canonical_json(wire_dict(event))
+    assert json.loads(wire_json(event)) == wire_dict(event)
