@@ -198,12 +198,21 @@ class LedgerRecorder(PostgresApplicationRecorder):
             copy.set_types(_TYPES)
             for row in rows:
                 copy.write_row(row)
-        new_streams = [(r[6], r[0], r[6].split(":", 1)[0], r[4]) for r in rows if r[1] == 1]
+        new_streams = [r for r in rows if r[1] == 1]
         if new_streams:
-            cur.executemany(
+            # One statement for all of them (a batch can open hundreds of streams): a
+            # statement per row cost a round trip and a plan each.
+            cur.execute(
                 "INSERT INTO ledger_streams (stream, originator_id, kind, first_notification_id)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                new_streams,
+                " SELECT * FROM unnest(%b::text[], %b::uuid[], %b::text[], %b::int8[])"
+                " ON CONFLICT DO NOTHING",
+                (
+                    [r[6] for r in new_streams],
+                    [r[0] for r in new_streams],
+                    [r[6].split(":", 1)[0] for r in new_streams],
+                    [r[4] for r in new_streams],
+                ),
+                binary=True,
             )
         self._remember(heads, last_id)
         # In-batch duplicates point at the copy that was written.
@@ -252,12 +261,25 @@ class LedgerRecorder(PostgresApplicationRecorder):
     def _record_positions(cur: psycopg.Cursor[Any], positions: Sequence[SourcePosition]) -> None:
         if not positions:
             return
-        cur.executemany(
+        # One statement; ON CONFLICT DO UPDATE may touch a row only once per statement, so
+        # a key given twice keeps its furthest offset (positions only move forward anyway).
+        furthest: dict[tuple[str, str, int], int] = {}
+        for p in positions:
+            key = (p.consumer, p.topic, p.partition)
+            furthest[key] = max(p.next_offset, furthest.get(key, p.next_offset))
+        cur.execute(
             "INSERT INTO ledger_source_positions (consumer, topic, partition, next_offset)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (consumer, topic, partition) DO UPDATE"
+            " SELECT * FROM unnest(%b::text[], %b::text[], %b::int4[], %b::int8[])"
+            " ON CONFLICT (consumer, topic, partition) DO UPDATE"
             " SET next_offset = EXCLUDED.next_offset, updated_at = clock_timestamp()"
             " WHERE ledger_source_positions.next_offset < EXCLUDED.next_offset",
-            [(p.consumer, p.topic, p.partition, p.next_offset) for p in positions],
+            (
+                [k[0] for k in furthest],
+                [k[1] for k in furthest],
+                [k[2] for k in furthest],
+                list(furthest.values()),
+            ),
+            binary=True,
         )
 
     def source_positions(self, consumer: str, topic: str) -> dict[int, int]:
