@@ -31,6 +31,7 @@ from fastapi.security import HTTPBearer
 from psycopg_pool import PoolTimeout
 
 from projections.api.audit import AccessContext
+from projections.api.fastpath import compile_handler
 from projections.api.keys import Role
 from projections.api.models import Problem
 
@@ -87,6 +88,7 @@ class SecuredRoute(APIRoute):
         extra = self.openapi_extra or {}
         if "x-roles" not in extra:
             return handler
+        handler = compile_handler(self, handler)
         roles = frozenset(Role(r) for r in extra["x-roles"])
         audited = bool(extra.get("x-audited"))
         endpoint = self.path

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, Security
 
 from projections.api.deps import Disclose, Svc, patient_filter
 from projections.api.export import LIST_CONTENT, render
+from projections.api.fastpath import responds_directly
 from projections.api.keys import Role
 from projections.api.models import (
     Cursor,
@@ -76,6 +77,7 @@ def episode_filters(
     summary="List infusion episodes",
     **secured(READERS, audited=True, responses={**LIST_CONTENT, 404: {"model": Problem}}),
 )
+@responds_directly
 async def list_infusions(
     request: Request,
     services: Svc,

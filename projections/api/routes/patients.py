@@ -17,6 +17,7 @@ from pydantic import Field
 
 from projections.api.deps import Access, Disclose, Svc, patient_filter, resolve_patient
 from projections.api.export import LIST_CONTENT, render
+from projections.api.fastpath import responds_directly
 from projections.api.keys import Role
 from projections.api.models import (
     TEXT_PATTERN,
@@ -147,6 +148,7 @@ async def patient_overview(
     summary="A patient's infusion history, newest first",
     **secured(READERS, audited=True, responses={**LIST_CONTENT, 404: {"model": Problem}}),
 )
+@responds_directly
 async def patient_infusions(
     request: Request,
     patient_ref: PatientRef,
