@@ -47,7 +47,7 @@ class DocumentationProjection(Projection):
     tables = ("documentation_entries", "documentation_actions", "documentation_links",
               "documentation_episodes")
     handles = CHANNEL_TYPES | ORDER_TYPES | frozenset(ACTIONS)
-    rebuild_cost = 5.0  # bench/rebuild.py, relative to alarms and ders
+    rebuild_cost = 18.0  # CPU per ledger event in a rebuild, relative to alarms and ders
 
     def __init__(self, volume_interval: timedelta = DEFAULT_INTERVAL,
                  naming: Naming | None = None) -> None:

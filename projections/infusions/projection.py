@@ -50,7 +50,7 @@ class InfusionsProjection(Projection):
     name = "infusions"
     tables = ("infusion_episodes", "infusion_timeline", "infusion_orders", "patient_locations")
     handles = CHANNEL_TYPES | ORDER_TYPES | {"patient.located"}
-    rebuild_cost = 2.0  # bench/rebuild.py, relative to alarms and ders
+    rebuild_cost = 4.0  # CPU per ledger event in a rebuild, relative to alarms and ders
 
     def __init__(self) -> None:
         self.channels = ChannelFold()
