@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from ledger.store.reader import StoredRecord
 from projections.documentation import schema
@@ -27,7 +26,7 @@ from projections.documentation.charting import ACTIONS, fold_documentation, fold
 from projections.documentation.fhir import Naming
 from projections.documentation.fold import DeviceFold
 from projections.documentation.links import link
-from projections.documentation.outbox import refresh
+from projections.documentation.outbox import as_jsonb, refresh
 from projections.infusions.projection import CHANNEL_TYPES, ORDER_TYPES
 from projections.runtime.base import Projection, RowSink
 from projections.runtime.sql import upsert_rows
@@ -97,11 +96,11 @@ class DocumentationProjection(Projection):
 
 
 def _jsonb(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: Jsonb(v) if k in _JSON_COLUMNS and v is not None else v for k, v in row.items()}
+    return {k: as_jsonb(v) if k in _JSON_COLUMNS and v is not None else v for k, v in row.items()}
 
 
 def _jsonb_action(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(Jsonb(v) if c == "charted" else v for c, v in zip(_ACTION_COLUMNS, row,
+    return tuple(as_jsonb(v) if c == "charted" else v for c, v in zip(_ACTION_COLUMNS, row,
                                                                     strict=True))
 
 
