@@ -22,6 +22,7 @@ from projections.discrepancies import clock
 from projections.discrepancies.engine import Engine
 from projections.discrepancies.findings import OUTBOX_NAMESPACE, Operation
 from projections.discrepancies.schema import names
+from projections.runtime.sql import upsert_tuples
 
 FINDING_COLUMNS = (
     "finding_id", "rule_id", "rule_version", "ruleset_version", "severity", "status",
@@ -152,13 +153,10 @@ def save(cur: psycopg.Cursor[Any], generation: int, engine: Engine, projection: 
             (kinds, keys, states))
     changed = sorted(engine.book.changed.values(), key=lambda f: f["finding_id"])
     if changed:
-        columns = ", ".join(FINDING_COLUMNS)
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in FINDING_COLUMNS if c != "finding_id")
-        cur.executemany(
-            f"INSERT INTO {table['findings']} ({columns}) VALUES"
-            f" ({', '.join('%s' for _ in FINDING_COLUMNS)}) ON CONFLICT (finding_id) DO UPDATE"
-            f" SET {updates} WHERE {table['findings']}.last_position <= EXCLUDED.last_position"
-            .encode(), [finding_row(f) for f in changed])
+        # Finding ids are unique here; a rebuild's chunk changes tens of thousands (COPY).
+        upsert_tuples(cur, table["findings"], FINDING_COLUMNS, [finding_row(f) for f in changed],
+                      ("finding_id",),
+                      f"{table['findings']}.last_position <= EXCLUDED.last_position")
     _page(cur, generation, engine, projection)
 
 
