@@ -175,6 +175,9 @@ class IngestConfig:
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
     deadletter_timeout_s: float = 30.0
+    #: Run each batch's transaction on a worker thread while the next batch is validated
+    #: (``consumers.kafka.pipeline``); off, every batch is settled before the next poll.
+    overlap_appends: bool = True
 
     def __post_init__(self) -> None:
         if not self.topics:

@@ -11,6 +11,9 @@ bounded back-off, for as long as it takes; nothing is ever skipped):
 3. The offsets are committed to Kafka (asynchronously: a convenience for tooling; the
    positions in PostgreSQL are what a consumer seeks to on every assignment).
 
+Step 2 of batch N runs on a worker thread while the loop polls batch N+1 and does its
+step 1 (``consumers.kafka.pipeline``, which also argues why that keeps every guarantee).
+
 A conflict is only known once the append ran, and it must reach the dead-letter topic
 before the position moves past it: confirming it inside the transaction gives both, with
 events and positions in one transaction. Every crash point replays instead of losing:
@@ -24,11 +27,12 @@ The ledger is therefore exactly-once; the dead-letter topic is at-least-once wit
 identity per report (``x-origin``), which ``ledger deadletter`` folds. The broker round trip
 happens inside the transaction only for batches that hold a conflict (rare).
 
-Bounded memory: one batch (≤ ``max_poll_records``) is in flight at a time, settled before
-the next poll, and kafka-python's fetch buffer is capped by ``fetch_max_bytes``; nothing
-queues up however large the backlog. :meth:`KafkaIngestor.stop` (SIGTERM) lets the current
-batch finish, or abandons it whole if it is waiting on an unavailable service: positions
-only move in step 4, so an abandoned batch is simply read again by the next owner.
+Bounded memory: at most two batches (≤ ``max_poll_records`` each) are held, one in its
+transaction and one being validated, and kafka-python's fetch buffer is capped by
+``fetch_max_bytes``; nothing queues up however large the backlog. :meth:`KafkaIngestor.stop`
+(SIGTERM) lets the in-flight transaction finish, or abandons it whole if it is waiting on
+an unavailable service, and drops the batch not yet handed over: positions only move in
+step 2, so an abandoned batch is simply read again by the next owner.
 """
 
 from __future__ import annotations
@@ -54,6 +58,14 @@ from consumers.kafka.deadletter import (
 )
 from consumers.kafka.errors import DeadLetterNotConfirmed, Stopped, broker_error
 from consumers.kafka.metrics import IngestMetrics
+from consumers.kafka.pipeline import (
+    AppendWorker,
+    InFlight,
+    Settled,
+    Staged,
+    prompt_switching,
+    wait_quietly,
+)
 from consumers.kafka.rebalance import StoredPositions
 from consumers.kafka.retry import Backoff, retry
 from ledger.store.types import AppendResult, Incoming, Outcome, SourcePosition
@@ -108,6 +120,9 @@ class KafkaIngestor:
         self._stop = stop_event or threading.Event()
         self.consumer: KafkaConsumer | None = None
         self.listener: StoredPositions | None = None
+        self._workers = AppendWorker(threaded=config.overlap_appends)
+        self._inflight: InFlight | None = None
+        self._retries_lock = threading.Lock()
 
     # -- control ---------------------------------------------------------------------------
 
@@ -127,7 +142,8 @@ class KafkaIngestor:
             log.info("stopped before connecting to Kafka")
             return self.metrics
         try:
-            self._loop(consumer, listener, idle_exit_s)
+            with prompt_switching(self.config.overlap_appends):
+                self._loop(consumer, listener, idle_exit_s)
         except Stopped as exc:
             log.warning("%s: current batch abandoned whole; it will be read again", exc)
         finally:
@@ -143,7 +159,8 @@ class KafkaIngestor:
         )
 
     def _count_retry(self, _exc: BaseException) -> None:
-        self.metrics.retries += 1
+        with self._retries_lock:  # the loop and the append worker both retry
+            self.metrics.retries += 1
 
     def _connect(self) -> tuple[KafkaConsumer, StoredPositions]:
         def create() -> KafkaConsumer:
@@ -169,6 +186,7 @@ class KafkaIngestor:
         return consumer, listener
 
     def _close(self, consumer: KafkaConsumer) -> None:
+        self._workers.close()
         with contextlib.suppress(Exception):
             consumer.close(autocommit=False, timeout_ms=5000)
         self.deadletters.close()
@@ -179,9 +197,24 @@ class KafkaIngestor:
     def _loop(
         self, consumer: KafkaConsumer, listener: StoredPositions, idle_exit_s: float | None
     ) -> None:
+        inflight: InFlight | None = None
+        try:
+            inflight = self._poll_and_settle(consumer, listener, idle_exit_s)
+        except BaseException:
+            # The worker's transaction must end before the store and consumer close.
+            wait_quietly(self._inflight)
+            raise
+        self._complete(consumer, inflight)
+
+    def _poll_and_settle(
+        self, consumer: KafkaConsumer, listener: StoredPositions, idle_exit_s: float | None
+    ) -> InFlight | None:
+        """The loop proper; returns the batch still in flight when asked to stop."""
         last_records = last_owned = last_warning = time.monotonic()
         while not self._stop.is_set():
             if listener.pending:
+                # Seek only once the in-flight batch committed: its positions count too.
+                self._complete(consumer, self._inflight)
                 self._retry(listener.seek_pending, "reading stored positions from PostgreSQL")
                 last_records = time.monotonic()
             polled = self._retry(
@@ -193,14 +226,20 @@ class KafkaIngestor:
             )
             now = time.monotonic()
             if polled:
-                self.settle(consumer, polled)
+                staged = self._stage(polled)
+                self._complete(consumer, self._inflight)
+                if self._stop.is_set():
+                    break  # not handed over: read again by the next owner
+                self._inflight = self._workers.submit(staged, self._append)
                 last_records = last_owned = time.monotonic()
-            elif listener.owned:
+                continue
+            self._complete(consumer, self._inflight)
+            if listener.owned:
                 last_owned = now
                 idle = now - last_records
                 if idle_exit_s is not None and not listener.pending and idle >= idle_exit_s:
                     log.info("no records for %.1f s: exiting as asked", idle_exit_s)
-                    return
+                    break
             elif now - last_owned >= UNASSIGNED_WARNING_S and now - last_warning >= 30:
                 # kafka-python keeps reconnecting on its own; this says why nothing happens.
                 last_warning = now
@@ -210,44 +249,71 @@ class KafkaIngestor:
                     now - last_owned, self.config.group_id,
                     extra={"event": "unassigned", "seconds": round(now - last_owned)},
                 )
+        return self._inflight
 
     def settle(self, consumer: KafkaConsumer, polled: dict[TopicPartition, list[Any]]) -> Batch:
-        """Steps 1–3 of the module docstring for one poll result."""
+        """Steps 1–3 of the module docstring for one poll result, waiting for all of them."""
+        self._complete(consumer, self._inflight)
+        staged = self._stage(polled)
+        self._inflight = self._workers.submit(staged, self._append)
+        self._complete(consumer, self._inflight)
+        return staged.batch
+
+    def _stage(self, polled: dict[TopicPartition, list[Any]]) -> Staged:
+        """Step 1 on the loop thread: validate, dead-letter the refused, note the positions."""
         started = time.perf_counter()
         batch = build_batch(polled, self.translators)
-
         refused = [refusal_letter(r) for r in batch.refused]
         self._dead_letter(refused)
-
         positions = batch.positions(self.config.group_id)
-        conflicts: list[DeadLetter] = []
+        return Staged(batch, positions, len(refused), (time.perf_counter() - started) * 1000)
+
+    def _append(self, staged: Staged) -> Settled:
+        """Step 2, on the worker thread: one transaction for events, conflicts, positions."""
+        batch = staged.batch
+        settled = Settled([])
 
         def report_conflicts(outcomes: list[AppendResult]) -> None:
             # Inside the append transaction: a conflict's dead letter is confirmed before the
             # positions past it commit together with the events. One attempt here; a failure
             # rolls the whole batch back and the retry below starts it over.
-            conflicts[:] = [
+            settled.conflicts = [
                 conflict_letter(record, result)
                 for record, result in zip(batch.accepted_records, outcomes, strict=True)
                 if result.outcome is Outcome.CONFLICT
             ]
-            if conflicts:
-                self.deadletters.publish(conflicts)
-                for letter in conflicts:
+            if settled.conflicts:
+                self.deadletters.publish(settled.conflicts)
+                for letter in settled.conflicts:
                     log.warning("dead-lettered %s: %s %s", letter.origin, letter.kind,
                                 letter.code, extra={"event": "deadlettered",
                                                     "origin": letter.origin,
                                                     "code": letter.code, "kind": letter.kind})
 
-        results: list[AppendResult] = self._retry(
-            lambda: self.store.append(batch.accepted, positions, before_commit=report_conflicts),
+        settled.results = self._retry(
+            lambda: self.store.append(
+                batch.accepted, staged.positions, before_commit=report_conflicts
+            ),
             "appending a batch and its positions to PostgreSQL",
         )
-        self._commit_to_kafka(consumer, batch)
+        return settled
 
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        self._account(consumer, batch, results, len(refused), len(conflicts), elapsed_ms)
-        return batch
+    def _complete(self, consumer: KafkaConsumer, inflight: InFlight | None) -> None:
+        """Wait for the in-flight transaction (re-raising its error), then step 3."""
+        if inflight is None:
+            return
+        try:
+            settled = inflight.future.result()
+        finally:
+            if self._inflight is inflight:
+                self._inflight = None
+        owned = consumer.assignment()
+        batch = inflight.staged.batch
+        self._commit_to_kafka(consumer, batch, owned)
+        self._account(
+            consumer, batch, settled.results, inflight.staged.refused, len(settled.conflicts),
+            inflight.elapsed_ms(), owned,
+        )
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
         if not letters:
@@ -270,8 +336,16 @@ class KafkaIngestor:
                        "kind": letter.kind},
             )
 
-    def _commit_to_kafka(self, consumer: KafkaConsumer, batch: Batch) -> None:
-        offsets = {tp: OffsetAndMetadata(n, "", -1) for tp, n in batch.next_offsets.items()}
+    def _commit_to_kafka(
+        self, consumer: KafkaConsumer, batch: Batch, owned: set[TopicPartition]
+    ) -> None:
+        # A partition revoked while its batch was in flight belongs to another member now:
+        # committing for it could move the group's Kafka offset backwards.
+        offsets = {
+            tp: OffsetAndMetadata(n, "", -1) for tp, n in batch.next_offsets.items() if tp in owned
+        }
+        if not offsets:
+            return
         try:
             consumer.commit_async(offsets, callback=_log_commit_failure)
         except KafkaError as exc:
@@ -286,6 +360,7 @@ class KafkaIngestor:
         refused: int,
         conflicts: int,
         elapsed_ms: float,
+        owned: set[TopicPartition],
     ) -> None:
         m = self.metrics
         appended = sum(1 for r in results if r.outcome is Outcome.APPENDED)
@@ -299,6 +374,8 @@ class KafkaIngestor:
         m.deadlettered += refused + conflicts
         m.batch_latency.observe(elapsed_ms)
         for tp, next_offset in batch.next_offsets.items():
+            if tp not in owned:
+                continue  # revoked meanwhile: its lag is the new owner's to report
             with contextlib.suppress(Exception):
                 m.record_lag(tp, consumer.highwater(tp), next_offset)
         log.info(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,10 @@ class DeadLetterPublisher:
         self.topic = topic
         self.timeout_s = timeout_s
         self._producer: KafkaProducer | None = None
+        # Refusals are published from the consumer loop, conflicts from the append worker
+        # (inside its transaction): one at a time, so neither sees the other's producer
+        # discarded or created twice.
+        self._lock = threading.Lock()
 
     def _get_producer(self) -> KafkaProducer:
         if self._producer is None:
@@ -103,6 +108,10 @@ class DeadLetterPublisher:
         """Produce every letter; raise :class:`DeadLetterNotConfirmed` with those not acked."""
         if not letters:
             return
+        with self._lock:
+            self._publish(letters)
+
+    def _publish(self, letters: Sequence[DeadLetter]) -> None:
         deadline = time.monotonic() + self.timeout_s
         try:
             producer = self._get_producer()
@@ -146,7 +155,8 @@ class DeadLetterPublisher:
                 producer.close(timeout=1)
 
     def close(self) -> None:
-        producer, self._producer = self._producer, None
+        with self._lock:
+            producer, self._producer = self._producer, None
         if producer is not None:
             with contextlib.suppress(Exception):
                 producer.close(timeout=5)

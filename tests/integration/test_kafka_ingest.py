@@ -33,6 +33,7 @@ from ledger.store.database import ConnectionParams
 from ledger.store.event_store import EventStore
 from ledger.store.types import Incoming, Origin
 from ledger_cli.main import main as cli_main
+from tests.support.cli import ledger
 from tests.support.tansu import Message, TansuBroker, tansu_for_librdkafka, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.integration]
@@ -220,6 +221,83 @@ def test_every_message_delivered_twice_is_stored_once(
     assert ledger_rows(database) == (300, 300)
     assert ingestor.metrics.duplicates == 300
     assert ingestor.metrics.deadlettered == 0
+
+
+class SlowStore:
+    """An EventStore whose every append takes a while, noting revocations it overlapped."""
+
+    def __init__(self, inner: EventStore, delay_s: float):
+        self.inner, self.delay_s = inner, delay_s
+        self.ingestor: KafkaIngestor | None = None
+        self.revocations = 0
+        self.revoked_in_flight = 0
+
+    def _count_revocations(self) -> None:
+        listener = self.ingestor.listener if self.ingestor else None
+        if listener is None or getattr(listener, "counted", False):
+            return
+        revoke = listener.on_partitions_revoked
+
+        def counting(revoked: Any) -> None:
+            self.revocations += 1
+            revoke(revoked)
+
+        listener.on_partitions_revoked = counting  # type: ignore[method-assign]
+        listener.counted = True  # type: ignore[attr-defined]
+
+    def append(self, items: Any, positions: Any = (), *, before_commit: Any = None) -> Any:
+        self._count_revocations()
+        revocations = self.revocations
+        time.sleep(self.delay_s)
+        results = self.inner.append(items, positions, before_commit=before_commit)
+        if self.revocations != revocations:
+            self.revoked_in_flight += 1
+        return results
+
+    def source_positions(self, consumer: str, topic: str) -> dict[int, int]:
+        return self.inner.source_positions(consumer, topic)
+
+
+def test_a_rebalance_while_a_batch_is_in_flight_loses_and_duplicates_nothing(
+    tansu: TansuBroker, database: ConnectionParams, fresh_event: EventFactory
+) -> None:
+    # Consumer A's transactions are slow, so a rebalance (B joining) lands while one of them
+    # runs on A's append worker: A keeps validating and polling meanwhile.
+    topic, dlq = tansu.create_topic(partitions=4), tansu.create_topic(prefix="dlq")
+    events = [fresh_event() for _ in range(3000)]
+    ends = end_offsets_of(tansu.produce(topic, [as_message(e) for e in events]))
+    config = config_for(tansu, topic, dlq, max_poll_records=100)
+    slow = SlowStore(EventStore(database), delay_s=0.2)
+    a = KafkaIngestor(slow, config, backoff=Backoff(initial_s=0.1, max_s=1.0))
+    slow.ingestor = a
+    failures: list[BaseException] = []
+
+    def run_a() -> None:
+        try:
+            a.run()
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run_a, name="consumer-a", daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: ledger_rows(database)[0] >= 300, timeout=60, what="A's first rows")
+        with ingesting(database, config) as b:
+            wait_until(settled(database, config, topic, ends), timeout=120, what="all positions")
+    finally:
+        a.stop()
+        thread.join(timeout=60)
+        slow.inner.close()
+    assert not failures, failures
+    assert not thread.is_alive()
+
+    assert slow.revoked_in_flight >= 1, "no revocation overlapped an in-flight transaction"
+    assert b.metrics.ingested > 0, "B never took partitions over"
+    assert ledger_rows(database) == (3000, 3000)
+    # Records A's late transaction and B both read were absorbed as duplicates.
+    assert a.metrics.ingested + b.metrics.ingested == 3000
+    verified = ledger("verify", database=database)
+    assert verified.code == 0, verified.stderr
 
 
 def test_a_message_produced_with_kcat_is_ingested(
