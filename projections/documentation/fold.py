@@ -69,10 +69,12 @@ class DeviceFold:
                 if closed:
                     sink.upsert("episodes", episode_id,
                                 _episode_row(episodes[episode_id], doc, record))
-        before = state.get("episodes", {}).get(ChannelFold._source(record))
+        kind = DELIVERY_KINDS.get(record.type)
+        # The episode as it was, for a delivery event's child entry only: telemetry (most
+        # events) never reads it, so it is not copied for them.
+        before = state.get("episodes", {}).get(ChannelFold._source(record)) if kind else None
         prior = dict(before) if before else None
         touched = self.channels.apply(state, record)
-        kind = DELIVERY_KINDS.get(record.type)
         main = touched[-1] if kind and touched else None
         for episode in touched:
             episode.pop("pending", None)  # the infusions projection's timeline concern
