@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import threading
@@ -55,13 +56,22 @@ def raw_select(conninfo: str) -> float:
         return total / (time.perf_counter() - started)
 
 
-def rebuild_all(conninfo: str, count: int, jobs: int) -> float:
+def _cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (the rebuild's workers)."""
+    own, children = (resource.getrusage(who)
+                     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def rebuild_all(conninfo: str, count: int, jobs: int, cpu: list[float]) -> float:
     """What `ledger rebuild --all --jobs N` does: build every projection (split across N
-    processes, the ledger read once per process), then switch the views."""
+    processes, the ledger read once per process), then switch the views. Appends the
+    client CPU per event (us) to ``cpu``: on a shared machine it is steadier than the rate."""
     projections = registry.build()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     built = build_in_parallel(conninfo, projections, jobs=jobs, batch_size=5000)
     switch_built(conninfo, projections, built)
+    cpu.append((_cpu_seconds() - cpu_started) * 1e6 / count)
     return count / (time.perf_counter() - started)
 
 
@@ -115,7 +125,9 @@ def main() -> None:
         with psycopg.connect(params.conninfo, autocommit=True) as conn:
             conn.execute("ANALYZE ledger_events")
         tune_for_throughput()  # as `ledger rebuild` does
-        rate = median_of(args.runs, lambda _: rebuild_all(params.conninfo, args.events, args.jobs),
+        cpu: list[float] = []
+        rate = median_of(args.runs,
+                         lambda _: rebuild_all(params.conninfo, args.events, args.jobs, cpu),
                          "rebuild all projections")
         baseline = median_of(args.runs, lambda _: raw_select(params.conninfo),
                              "raw SELECT + JSON decode")
@@ -123,11 +135,14 @@ def main() -> None:
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(f"rebuild {rate:,.0f} events/s vs raw SELECT {baseline:,.0f} events/s; freshness at"
-          f" 500 events/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms", file=sys.stderr)
+          f" 500 events/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms; rebuild client CPU"
+          f" {statistics.median(cpu):.0f} us/event (load {os.getloadavg()[0]:.2f})",
+          file=sys.stderr)
     emit({"bench": "rebuild", "events": args.events, "events_per_s": round(rate),
           "baseline": "pg_select", "baseline_events_per_s": round(baseline),
           "ratio": round(rate / baseline, 3), "freshness_p50_ms": round(p50, 1),
-          "freshness_p99_ms": round(p99, 1), "jobs": args.jobs, "machine": machine()})
+          "freshness_p99_ms": round(p99, 1), "jobs": args.jobs,
+          "client_cpu_us_per_event": round(statistics.median(cpu), 1), "machine": machine()})
 
 
 if __name__ == "__main__":
