@@ -15,8 +15,8 @@ import psycopg
 from ledger.settings import LedgerSettings
 from ledger_cli import runtime
 from ledger_cli.progress import say
-from projections.api import create_app
 from projections.api.keys import Role, create_key, list_keys, revoke_key
+from projections.api.serving import serve
 
 log = logging.getLogger(__name__)
 _ACTOR_ROLES = ("nurse", "pharmacist", "prescriber", "system", "device")
@@ -28,6 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        "127.0.0.1)")
     serve.add_argument("--port", type=int, default=None,
                        help="port (default LEDGER_API_PORT, 8080)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes (default 1); the audit sealer runs once, in "
+                       "the supervisor. With more than one, /metrics shows the figures of "
+                       "the worker that answers the scrape")
     serve.add_argument("--log-level", default="warning")
     serve.set_defaults(handler=run_serve)
 
@@ -48,19 +52,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace, settings: LedgerSettings) -> int:
-    import uvicorn
-
-    from observability import instrument_app
-
+    if args.workers < 1:
+        raise SystemExit("--workers must be at least 1")
     params = runtime.database(settings)
-    app = create_app(settings, params)
-    instrument_app(app, settings, conninfo=params.conninfo)  # /metrics, route latency
     host = args.host or settings.api_host
     port = args.port or settings.api_port
-    say(f"auditor query API on http://{host}:{port}/v1 (OpenAPI at /openapi.json)")
-    # One worker: the app object holds the pool and the sealer. Access logs are off because
-    # every patient-level request is already recorded, durably, by the API itself.
-    uvicorn.run(app, host=host, port=port, log_level=args.log_level, access_log=False)
+    say(f"auditor query API on http://{host}:{port}/v1 (OpenAPI at /openapi.json), "
+        f"{args.workers} worker(s)")
+    serve(settings, params, host=host, port=port, workers=args.workers,
+          log_level=args.log_level)
     return 0
 
 

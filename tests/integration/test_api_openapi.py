@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from pydantic import SecretStr
 
@@ -75,8 +76,9 @@ def test_decimals_are_strings_with_a_pattern_in_the_schema() -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("workers", [1, 2])
 def test_api_key_create_prints_the_key_alone_on_its_last_line_and_serve_answers(
-    database: ConnectionParams,
+    database: ConnectionParams, workers: int
 ) -> None:
     assert ledger("import", str(VALID_EVENTS), database=database).code == 0
     assert ledger("project", "--once", database=database).code == 0
@@ -89,7 +91,8 @@ def test_api_key_create_prints_the_key_alone_on_its_last_line_and_serve_answers(
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     environment.update(LEDGER_DATABASE_URL=database.url(), LEDGER_API_PSEUDONYM_KEY="p" * 32)
     server = subprocess.Popen(
-        [sys.executable, "-m", "ledger_cli.main", "serve", "--port", str(port)],
+        [sys.executable, "-m", "ledger_cli.main", "serve", "--port", str(port),
+         "--workers", str(workers)],
         env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
@@ -105,13 +108,21 @@ def test_api_key_create_prints_the_key_alone_on_its_last_line_and_serve_answers(
             assert time.monotonic() < deadline, "ledger serve did not come up"
             time.sleep(0.1)
         headers = {"Authorization": f"Bearer {token}"}
-        assert httpx.get(f"{base}/v1/infusions", headers=headers).status_code == 200
+        for _ in range(2 * workers):  # with two workers, most likely both answer
+            assert httpx.get(f"{base}/v1/infusions", headers=headers).status_code == 200
         assert httpx.get(f"{base}/v1/infusions").status_code == 401
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=15)
+        server.wait(timeout=30)
+    assert server.returncode == 0, server.stderr.read() if server.stderr else ""
     listed = ledger("api-key", "list", database=database)
     assert [k["label"] for k in listed.summary] == ["cli test"]
+    # The sealer process (one, whatever the workers) sealed every access record by exit.
+    with psycopg.connect(database.conninfo) as conn:
+        logged = conn.execute("SELECT event_id FROM api_access_log").fetchall()
+        sealed = conn.execute("SELECT event_id FROM ledger_events"
+                              " WHERE topic = 'access.recorded'").fetchall()
+    assert len(logged) == 2 * workers and sorted(logged) == sorted(sealed)
 
 
 if __name__ == "__main__":
