@@ -135,7 +135,6 @@ class ProjectionRunner:
                 return
             raise
         except Exception as exc:
-            self._discard()
             self._fail(exc, pending.first)
             raise
         self._pending = None
@@ -159,6 +158,7 @@ class ProjectionRunner:
         self._cache.clear()
 
     def _fail(self, exc: Exception, first: int) -> None:
+        """Fail and stop: nothing folded since the last write survives; status ``failed``."""
         self._discard()
         catalog.report_status(
             self._conn, self.status_key, self.generation, "failed",
