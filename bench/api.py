@@ -2,7 +2,7 @@
 
 Fills the infusions projection's tables (generation 1, real DDL and views) with N episodes
 (default 1,000,000: 200,000 patients × 5), their locations and orders, then runs
-``ledger serve`` (one uvicorn worker, audit sealer on) and measures
+``ledger serve`` (``--workers``, default 1; its audit sealer process on) and measures
 ``GET /v1/patients/{token}/infusions`` for a random patient per request as an *auditor*
 (key check, token resolution, de-identification, an access record written per request):
 
@@ -14,9 +14,12 @@ Fills the infusions projection's tables (generation 1, real DDL and views) with 
 
 Each is run ``--runs`` times; the medians are reported. Loopback only. The last line is
 ``{"bench": "api", "p50_ms": …, "p99_ms": …, "direct_p99_ms": …, "rps_16conn": …, …}``
-(``plain_*``: the bare FastAPI figures).
+(``plain_*``: the bare FastAPI figures; ``server_cpu_ms_*``: CPU time of ``ledger serve``'s
+processes — workers, sealer — per request, read from /proc: on a machine shared with other
+work, the figure that moves least).
 
     python bench/api.py [--episodes 1000000] [--requests 2000] [--seconds 10] [--runs 3]
+                        [--workers 1]
 """
 
 from __future__ import annotations
@@ -190,11 +193,12 @@ def direct(params: ConnectionParams, tokens_to_ids: list[str], count: int) -> tu
     return times[len(times) // 2], times[int(len(times) * 0.99)]
 
 
-def serve(params: ConnectionParams, port: int) -> subprocess.Popen[bytes]:
+def serve(params: ConnectionParams, port: int, workers: int) -> subprocess.Popen[bytes]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     environment.update(LEDGER_DATABASE_URL=params.url(), LEDGER_API_PSEUDONYM_KEY=PSEUDONYM_KEY)
     server = subprocess.Popen(
-        [sys.executable, "-m", "ledger_cli.main", "serve", "--port", str(port)],
+        [sys.executable, "-m", "ledger_cli.main", "serve", "--port", str(port),
+         "--workers", str(workers)],
         env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     _wait_for(server, port)
@@ -211,6 +215,38 @@ def serve_plain(params: ConnectionParams, port: int, folder: Path) -> subprocess
     )
     _wait_for(server, port)
     return server
+
+
+def process_tree_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid`` and its descendants (Linux /proc), else None."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    if pid not in stats:
+        return None
+    tree, total, grown = {pid}, 0.0, True
+    while grown:
+        grown = False
+        for child, (parent, _) in stats.items():
+            if parent in tree and child not in tree:
+                tree.add(child)
+                grown = True
+    for member in tree:
+        total += stats[member][1]
+    return total
+
+
+def _per_request_ms(before: float | None, after: float | None, requests: int) -> float | None:
+    if before is None or after is None or requests <= 0:
+        return None
+    return (after - before) / requests * 1000
 
 
 def _wait_for(server: subprocess.Popen[bytes], port: int) -> None:
@@ -236,7 +272,8 @@ def sequential(client: Path, port: int, count: int, auth: str, refs: Path) -> tu
     return figures["p50"] * 1000, figures["p99"] * 1000
 
 
-def wrk_rps(port: int, script: Path, seconds: int) -> float:
+def wrk_rps(port: int, script: Path, seconds: int) -> tuple[float, int]:
+    """(requests per second, requests completed)."""
     out = subprocess.run(
         ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script),
          f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True,
@@ -245,9 +282,10 @@ def wrk_rps(port: int, script: Path, seconds: int) -> float:
     if errors:
         raise SystemExit(f"wrk saw {errors.group(1)} failed responses:\n{out}")
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
+    done = re.search(r"(\d+) requests in", out)
+    if match is None or done is None:
         raise SystemExit(f"cannot read wrk's output:\n{out}")
-    return float(match.group(1))
+    return float(match.group(1)), int(done.group(1))
 
 
 def main() -> None:
@@ -256,6 +294,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="ledger serve --workers")
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     print(f"machine: {machine()}", file=sys.stderr)
@@ -280,7 +319,7 @@ def main() -> None:
         plain_lua.write_text(WRK_LUA % (id_file, auth))
 
         port, plain_port = _free_port(), _free_port()
-        server = serve(params, port)
+        server = serve(params, port, args.workers)
         plain = serve_plain(params, plain_port, Path(tmp))
         figures: dict[str, list[float]] = {}
 
@@ -290,18 +329,25 @@ def main() -> None:
 
         try:
             for run in range(args.runs):
+                cpu = process_tree_cpu(server.pid)
                 p50, p99 = sequential(client, port, args.requests, auth, token_file)
                 note("p50_ms", p50)
                 note("p99_ms", p99)
+                note("server_cpu_ms_per_req_1conn", _per_request_ms(
+                    cpu, process_tree_cpu(server.pid), args.requests + 100))
                 d50, d99 = direct(params, patient_ids, args.requests)
                 note("direct_p50_ms", d50 * 1000)
                 note("direct_p99_ms", d99 * 1000)
                 plain50, plain99 = sequential(client, plain_port, args.requests, auth, id_file)
                 note("plain_p50_ms", plain50)
                 note("plain_p99_ms", plain99)
-                note("rps_16conn", wrk_rps(port, lua, args.seconds) if have_wrk else None)
-                note("plain_rps_16conn",
-                     wrk_rps(plain_port, plain_lua, args.seconds) if have_wrk else None)
+                if have_wrk:
+                    cpu = process_tree_cpu(server.pid)
+                    per_second, done = wrk_rps(port, lua, args.seconds)
+                    note("rps_16conn", per_second)
+                    note("server_cpu_ms_per_req_16conn",
+                         _per_request_ms(cpu, process_tree_cpu(server.pid), done))
+                    note("plain_rps_16conn", wrk_rps(plain_port, plain_lua, args.seconds)[0])
                 print(f"  run {run + 1}: " + ", ".join(
                     f"{name} {values[-1]:.3f}" for name, values in figures.items()),
                     file=sys.stderr, flush=True)
@@ -323,6 +369,7 @@ def main() -> None:
         medians[name] = round(rate) if rate is not None else None
     emit({
         "bench": "api", "episodes": args.episodes, "role": "auditor", "audited": True,
+        "workers": args.workers,
         **medians,
         "access_records": records[0] if records else None,
         "sealed_into_ledger": sealed[0] if sealed else None, "machine": machine(),

@@ -62,7 +62,8 @@ def build_app(settings: LedgerSettings, params: ConnectionParams, *, instrument:
 def worker_app() -> Any:
     """uvicorn's app factory in each worker process (``--workers`` > 1)."""
     settings = LedgerSettings()
-    assert settings.database_url, "serve() sets LEDGER_DATABASE_URL for its workers"
+    if not settings.database_url:
+        raise RuntimeError("LEDGER_DATABASE_URL is not set (serve() sets it for its workers)")
     params = parse_database_url(settings.database_url)
     return build_app(settings, params, instrument=os.environ.get(_INSTRUMENT) == "1")
 
