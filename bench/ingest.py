@@ -192,11 +192,24 @@ def copy_baseline(params: ConnectionParams, events: list[dict[str, Any]]) -> flo
 # -- the consumer ----------------------------------------------------------------------------
 
 
+# `ledger consume` with each batch settled before the next poll (IngestConfig's
+# overlap_appends off), for comparing with the default on the same machine (--appends serial).
+SERIAL_CONSUME = """
+import sys
+from consumers.kafka.config import IngestConfig
+from ledger_cli.main import main
+settings_config = IngestConfig.from_settings.__func__
+IngestConfig.from_settings = classmethod(
+    lambda cls, settings, **kw: settings_config(cls, settings, **kw, overlap_appends=False))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 class Consumers:
     """``ledger consume`` subprocesses in one group; their JSON summaries once stopped."""
 
     def __init__(self, count: int, broker: TansuBroker, params: ConnectionParams, topic: str,
-                 dlq: str, group: str, max_poll_records: int):
+                 dlq: str, group: str, max_poll_records: int, appends: str = "overlapped"):
         # The logs live as long as the processes, closed in stop().
         self.logs = [tempfile.NamedTemporaryFile(prefix="bench-consume-", suffix=".log")  # noqa: SIM115
                      for _ in range(count)]
@@ -206,14 +219,26 @@ class Consumers:
             LEDGER_KAFKA_SESSION_TIMEOUT_MS="6000", LEDGER_KAFKA_HEARTBEAT_INTERVAL_MS="1000",
             LEDGER_KAFKA_MAX_POLL_RECORDS=str(max_poll_records), PYTHONPATH=str(ROOT),
         )
+        argv = ["consume", "--topic", topic, "--group", group, "--deadletter-topic", dlq]
+        command = [sys.executable, "-m", "ledger_cli.main", *argv]
+        if appends == "serial":
+            command = [sys.executable, "-c", SERIAL_CONSUME, *argv]
         self.processes = [
             subprocess.Popen(
-                [sys.executable, "-m", "ledger_cli.main", "consume", "--topic", topic,
-                 "--group", group, "--deadletter-topic", dlq],
+                command,
                 env=env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
             )
             for log in self.logs
         ]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the consumer processes have used so far (Linux /proc)."""
+        total = 0.0
+        for process in self.processes:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def check(self) -> None:
         """Fail loudly, with its log, when a consumer died."""
@@ -238,16 +263,18 @@ class Consumers:
 
 def ingest_run(broker: TansuBroker, params: ConnectionParams, positions: Positions,
                events: list[dict[str, Any]], args: argparse.Namespace, rep: int
-               ) -> tuple[float, float]:
+               ) -> tuple[float, float, float]:
+    """events/s, the slowest consumer's batch p99 (ms), and the consumers' CPU time per
+    event (µs) over the same window: a figure other work on the machine skews far less."""
     topic = broker.create_topic(partitions=args.partitions, prefix="bench")
     dlq = broker.create_topic(prefix="bench-dlq")
     rate = produce(broker, topic, events, f"rep {rep}: produce")
     say(f"rep {rep}: produced {len(events):,} events at {rate:,.0f}/s")
     group = f"bench-{uuid.uuid4().hex[:8]}"
     consumers = Consumers(args.consumers, broker, params, topic, dlq, group,
-                          args.max_poll_records)
+                          args.max_poll_records, args.appends)
     progress = Progress(f"rep {rep}: ingest")
-    first: tuple[float, int] | None = None
+    first: tuple[float, int, float] | None = None
     total = len(events)
     try:
         while True:
@@ -255,8 +282,9 @@ def ingest_run(broker: TansuBroker, params: ConnectionParams, positions: Positio
             done = positions.settled(group)
             now = time.perf_counter()
             if done and first is None:
-                first = (now, done)
+                first = (now, done, consumers.cpu_seconds())
             if done >= total:
+                cpu = consumers.cpu_seconds()
                 break
             progress.update(done, total)
             time.sleep(0.02)
@@ -266,10 +294,12 @@ def ingest_run(broker: TansuBroker, params: ConnectionParams, positions: Positio
     if first is None:
         raise RuntimeError("nothing was ingested")
     events_per_s = (total - first[1]) / max(now - first[0], 1e-9)
+    cpu_us = (cpu - first[2]) / max(total - first[1], 1) * 1e6
     p99 = max(s["batch_ms"]["p99"] or 0.0 for s in summaries)
-    say(f"rep {rep}: ingested {total:,} events at {events_per_s:,.0f}/s "
-        f"(batch p99 {p99:.1f} ms, {sum(s['batches'] for s in summaries)} batches)")
-    return events_per_s, p99
+    say(f"rep {rep}: ingested {total:,} events at {events_per_s:,.0f}/s with "
+        f"{args.consumers} consumer{'s' if args.consumers > 1 else ''} (batch p99 {p99:.1f} ms, "
+        f"{sum(s['batches'] for s in summaries)} batches; consumer CPU {cpu_us:.1f} µs/event)")
+    return events_per_s, p99, cpu_us
 
 
 def latency_run(broker: TansuBroker, params: ConnectionParams, positions: Positions,
@@ -278,7 +308,8 @@ def latency_run(broker: TansuBroker, params: ConnectionParams, positions: Positi
     dlq = broker.create_topic(prefix="lat-dlq")
     group = f"lat-{uuid.uuid4().hex[:8]}"
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5, acks="all")
-    consumers = Consumers(1, broker, params, topic, dlq, group, args.max_poll_records)
+    consumers = Consumers(1, broker, params, topic, dlq, group, args.max_poll_records,
+                          args.appends)
     try:
         warmup = maker.event(0)
         producer.send(topic, json.dumps(warmup).encode(), key=message_key(warmup)).get(30)
@@ -331,10 +362,13 @@ def profile_consumer(broker: TansuBroker, params: ConnectionParams,
     topic = broker.create_topic(partitions=args.partitions, prefix="prof")
     dlq = broker.create_topic(prefix="prof-dlq")
     produce(broker, topic, events, "profile: produce")
+    # cProfile sees one thread: the append runs inline here (not on the worker thread it
+    # overlaps on in `ledger consume`), so the profile holds all of the consumer's work.
     config = IngestConfig(KafkaConnection(broker.bootstrap), (topic,),
                           f"prof-{uuid.uuid4().hex[:8]}", dlq,
                           max_poll_records=args.max_poll_records,
-                          session_timeout_ms=6000, heartbeat_interval_ms=1000)
+                          session_timeout_ms=6000, heartbeat_interval_ms=1000,
+                          overlap_appends=False)
     with EventStore(params) as store:
         ingestor = KafkaIngestor(store, config)
 
@@ -366,7 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--consumers", type=int, default=1)
+    parser.add_argument("--consumers", type=int, default=1,
+                        help="`ledger consume` processes in the group (the JSON says how many)")
+    parser.add_argument("--appends", choices=("overlapped", "serial"), default="overlapped",
+                        help="serial: each batch's transaction before the next poll, to compare")
     parser.add_argument("--max-poll-records", type=int, default=500)
     parser.add_argument("--pumps", type=int, default=2000)
     parser.add_argument("--latency-rate", type=float, default=500.0)
@@ -377,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so the broker is stopped and the database dropped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    ingest, batch_p99, baseline = [], [], []
+    ingest, batch_p99, baseline, cpu_per_event = [], [], [], []
     with bench_database(args.database_url) as params, running_tansu() as broker, \
             contextlib.closing(Positions(params)) as positions:
         say(f"database {params.dbname} on {params.host}:{params.port}; Tansu at "
@@ -385,9 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(1, args.repeat + 1):
             maker = EventMaker(args.pumps, seed=rep)
             events = maker.batch(args.events)
-            rate, p99 = ingest_run(broker, params, positions, events, args, rep)
+            rate, p99, cpu_us = ingest_run(broker, params, positions, events, args, rep)
             ingest.append(rate)
             batch_p99.append(p99)
+            cpu_per_event.append(cpu_us)
             copy_rate = copy_baseline(params, events)
             baseline.append(copy_rate)
             say(f"rep {rep}: raw COPY of the same rows at {copy_rate:,.0f}/s")
@@ -406,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     say(f"load average at the end: {_load()} (other work on the machine skews every figure)")
     events_per_s = statistics.median(ingest)
     baseline_per_s = statistics.median(baseline)
-    say(f"ingest events/s per rep: {', '.join(f'{r:,.0f}' for r in ingest)}; "
+    say(f"ingest events/s per rep ({args.consumers} consumer process"
+        f"{'es' if args.consumers > 1 else ''}): {', '.join(f'{r:,.0f}' for r in ingest)}; "
         f"COPY rows/s per rep: {', '.join(f'{r:,.0f}' for r in baseline)}")
     print(json.dumps({
         "bench": "ingest", "events": args.events,
@@ -416,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
         "p99_batch_ms": round(statistics.median(batch_p99), 2),
         "latency_rate_per_s": args.latency_rate,
         "latency_p50_ms": round(p50, 2), "latency_p99_ms": round(p99, 2),
-        "consumers": args.consumers, "cpus": os.cpu_count(),
+        "consumers": args.consumers, "appends": args.appends, "cpus": os.cpu_count(),
+        "consumer_cpu_us_per_event": round(statistics.median(cpu_per_event), 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }))
     return 0
 

@@ -97,11 +97,12 @@ class AppendWorker:
     def submit(self, staged: Staged, append: Callable[[Staged], Settled]) -> InFlight:
         if not self.threaded:
             done: Future[Settled] = Future()
+            submitted = time.perf_counter()
             try:
                 done.set_result(append(staged))
             except BaseException as exc:  # re-raised by whoever completes the batch
                 done.set_exception(exc)
-            return InFlight(staged, done)
+            return InFlight(staged, done, submitted)
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger-append")
