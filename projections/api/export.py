@@ -61,7 +61,8 @@ def _cell(value: Any) -> Any:
     return value
 
 
-#: A list's items: response models, or JSON-ready dicts of the same shape (hot lists).
+#: A list's items: response models, or dicts of the model's JSON shape whose values orjson
+#: writes as the model would (ids, datetimes; decimals already strings) — the hot lists.
 Items = Sequence[BaseModel] | Sequence[dict[str, Any]]
 #: orjson's datetime form is pydantic's when UTC is written ``Z``.
 JSON_OPTIONS = orjson.OPT_UTC_Z
@@ -108,7 +109,7 @@ def render(
     deidentified: bool,
 ) -> Page[Any] | Response:
     if fmt == "json" and items and isinstance(items[0], dict):
-        # JSON-ready items: the page is dumped as is, in Page's field order.
+        # Dict items: the page is dumped as is, in Page's field order (no model round trip).
         body = orjson.dumps({"items": items, "next_cursor": result.next_cursor,
                              "position": result.position, "deidentified": deidentified},
                             option=JSON_OPTIONS)

@@ -141,7 +141,7 @@ _SUMMARY_QUANTITIES = tuple(
 
 
 def summary_json(row: dict[str, Any], disclosure: Disclosure) -> dict[str, Any]:
-    """:func:`summary_of` as a JSON-ready dict, for :func:`~projections.api.export.render`.
+    """:func:`summary_of` as a dict for orjson, for :func:`~projections.api.export.render`.
 
     The hot lists (a patient's history, ``/v1/infusions``) skip building and dumping a
     model per row, which cost more than the query. The output is the model's own JSON,
