@@ -5,6 +5,12 @@ the commit's WAL flush), and the loop's own work — decoding, contract validati
 Python. Running the transaction on one worker thread overlaps the two: the wait releases
 the GIL, so the loop polls and validates the next batch meanwhile.
 
+Only a full batch (``max_poll_records``: there is a backlog) is left in flight while the loop
+polls on; a smaller one is settled before the next poll, because a poll running beside a
+transaction takes the GIL from it between its round trips and would only add latency when
+there is nothing to catch up on. The previous batch's Kafka commit is sent after the next
+batch is handed over, so that broker round trip never stands in front of a transaction.
+
 What is in flight, and why every guarantee of the serial loop still holds:
 
 * **At most one batch in the worker, one being validated.** The loop waits for batch N to
