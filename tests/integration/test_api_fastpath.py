@@ -22,6 +22,8 @@ QUERIES: list[dict[str, Any]] = [
     {"from": "2026-03-10"}, {"from": "2026-03-10T00:00:00Z", "to": "2026-03-09T00:00:00Z"},
     {"cursor": "!!"}, {"cursor": "abc"}, {"bogus": "1"}, {"facility": FACILITY},
     {"limit": ["2", "3"]}, {"facility": ""}, {"pump": "PUMP-001", "status": "stopped"},
+    {"patient": "MRN-A1", "facility": FACILITY}, {"patient": f"pt_{'0' * 32}"},
+    {"medication": "x", "unit": "y"}, {"status": "nonsense"}, {"to": "2026-03-10T00:00:00"},
 ]
 
 
