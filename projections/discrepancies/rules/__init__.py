@@ -14,3 +14,17 @@ from typing import Any
 def episode_condition(entity: dict[str, Any], extra: dict[str, Any]) -> str:
     """The condition key of an episode-scoped rule: channel stream and episode id."""
     return f"{entity['key']}|{extra['id']}"
+
+
+def remember_timer(ctx: Any, extra: dict[str, Any], rule: str, timer_id: str) -> None:
+    """Note a deadline armed on an episode (``extra["timers"]``, which answers walk).
+
+    Entries of deadlines that have since fired or been cancelled are dropped first: every
+    walk skips them anyway (an answer or lookup of a timer that is gone does nothing), but
+    kept they grew with the episode's history, and a long infusion's telemetry walked
+    thousands of them per event. Pruned here, at arming, the list stays as short as the
+    deadlines still pending, and the findings are unchanged."""
+    timers = extra["timers"]
+    pending = ctx.timers.table
+    timers[:] = [entry for entry in timers if entry[1] in pending]
+    timers.append([rule, timer_id])

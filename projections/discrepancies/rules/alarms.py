@@ -18,7 +18,7 @@ from projections.discrepancies.channels import active_extras, linked_order, sour
 from projections.discrepancies.context import Context
 from projections.discrepancies.findings import Subject
 from projections.discrepancies.orders import active_at
-from projections.discrepancies.rules import episode_condition
+from projections.discrepancies.rules import episode_condition, remember_timer
 from projections.discrepancies.world import channel_key, facility, patient_key, pump_key
 
 _KEEP_CLOSED = 20
@@ -183,7 +183,7 @@ def _arm_state(ctx: Context, rule: str, entity: dict[str, Any], extra: dict[str,
     timer_id = f"{rule}|{condition}|{ctx.event_id}"
     if ctx.arm(rule, timer_id, due, pump=pump, channel=entity["key"], episode=extra["id"],
                condition=condition, reason=reason) is not None:
-        extra["timers"].append([rule, timer_id])
+        remember_timer(ctx, extra, rule, timer_id)
         ctx.world.channels.mark(entity["key"])
 
 

@@ -23,7 +23,7 @@ from projections.discrepancies.context import Context
 from projections.discrepancies.findings import Subject
 from projections.discrepancies.orders import remember_doc
 from projections.discrepancies.quantities import same_quantity
-from projections.discrepancies.rules import episode_condition
+from projections.discrepancies.rules import episode_condition, remember_timer
 from projections.discrepancies.world import channel_key, facility, pump_key
 
 _KEEP_R03 = 20
@@ -62,7 +62,7 @@ def arm_charting(ctx: Context, record: StoredRecord) -> None:
                     channel=entity["key"], episode=extra["id"], condition=condition)
     if timer is None:
         return
-    extra["timers"].append([rule, timer_id])
+    remember_timer(ctx, extra, rule, timer_id)
     for doc in (order or {}).get("docs", []):
         # A chart that arrived before the pump event (late pump data) still answers it.
         if doc[0] >= ctx.now and _matches(doc, entity):

@@ -17,7 +17,7 @@ from projections.discrepancies.channels import linked_order, subject
 from projections.discrepancies.context import Context
 from projections.discrepancies.findings import Subject
 from projections.discrepancies.orders import active_at, begins
-from projections.discrepancies.rules import episode_condition
+from projections.discrepancies.rules import episode_condition, remember_timer
 from projections.discrepancies.world import patient_key, pump_key
 
 
@@ -89,7 +89,7 @@ def on_order_ended(ctx: Context, record: StoredRecord) -> None:
                    pump=pump_key(entity["facility_id"], entity["pump_id"]),
                    channel=channel_key, episode=episode_id, condition=condition,
                    order=order["key"]) is not None:
-            extra["timers"].append(["R09", timer_id])
+            remember_timer(ctx, extra, "R09", timer_id)
             ctx.world.channels.mark(channel_key)
 
 
