@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from ledger.store.reader import StoredRecord
@@ -47,6 +48,10 @@ DELIVERY_KINDS = {
 }
 _DELIVERING = frozenset({"infusing", "kvo"})
 _MAX_PARENT_SOURCES = 100
+# Source ids as UUIDs, cached: the parent entry is re-rendered at every lifecycle event with
+# up to _MAX_PARENT_SOURCES sources, each converted twice (sources and cite ids); UUIDs are
+# immutable, so sharing one object per id is safe.
+_uuid = lru_cache(maxsize=1 << 16)(uuid.UUID)
 
 
 class DeviceFold:
@@ -165,8 +170,8 @@ class DeviceFold:
         row["parent_entry_id"] = None
         row["first_position"] = doc["parent"]
         # The start event documents the infusion as a whole: citing it validates both.
-        row["cite_ids"] = [uuid.UUID(eid)] + (
-            [uuid.UUID(doc["start_event"])] if doc.get("start_event") else [])
+        row["cite_ids"] = [_uuid(eid)] + (
+            [_uuid(doc["start_event"])] if doc.get("start_event") else [])
         sink.upsert("entries", eid, row)
 
     def _meter(self, episode: dict[str, Any], doc: dict[str, Any], record: StoredRecord,
@@ -251,8 +256,8 @@ def _entry_row(kind: str, eid: str, episode: dict[str, Any], record: StoredRecor
         "dose_rate": _value(facts.get("dose_rate")),
         "dose_rate_unit": _unit(facts.get("dose_rate")),
         "volume": _value(volume), "volume_unit": _unit(volume),
-        "source_event_ids": [uuid.UUID(s) for s in sources],
-        "cite_ids": [uuid.UUID(eid), *(uuid.UUID(s) for s in sources if kind != "volume")],
+        "source_event_ids": [_uuid(s) for s in sources],
+        "cite_ids": [_uuid(eid), *(_uuid(s) for s in sources if kind != "volume")],
         "first_position": record.notification_id, "last_position": record.notification_id,
     }
 
