@@ -300,6 +300,31 @@ def test_a_rebalance_while_a_batch_is_in_flight_loses_and_duplicates_nothing(
     assert verified.code == 0, verified.stderr
 
 
+def test_two_writers_taking_turns_on_the_same_streams_keep_every_hash_chain_intact(
+    database: ConnectionParams, fresh_event: EventFactory
+) -> None:
+    # Two consumers of a group each keep the stream heads they wrote; a partition moving
+    # between them means one appends right after the other on the same streams.
+    first, second = EventStore(database), EventStore(database)
+    try:
+        for turn in range(6):
+            for name, store in (("first", first), ("second", second)):
+                store.append([
+                    Incoming(
+                        parse_event(json.dumps(fresh_event("infusion.status_reported",
+                                                           pump=str(i % 5)))),
+                        Origin("file", f"{name}:{turn}:{i}"),
+                    )
+                    for i in range(20)
+                ])
+    finally:
+        first.close()
+        second.close()
+    assert ledger_rows(database) == (240, 240)
+    verified = ledger("verify", database=database)
+    assert verified.code == 0, verified.stderr
+
+
 def test_a_message_produced_with_kcat_is_ingested(
     tmp_path: Path, database: ConnectionParams, fresh_event: EventFactory
 ) -> None:
