@@ -28,7 +28,7 @@ class DiscrepanciesProjection(Projection):
     name = "discrepancies"
     tables = ("discrepancy_findings", "discrepancy_state")
     handles = frozenset(HANDLED)
-    rebuild_cost = 20.0  # CPU per ledger event in a rebuild, relative to alarms and ders
+    rebuild_cost = 24.0  # CPU per ledger event in a rebuild, relative to alarms and ders
 
     def __init__(self, ruleset: rules.RuleSet | None = None,
                  ruleset_path: Path | str | None = None):
