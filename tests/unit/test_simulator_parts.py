@@ -6,6 +6,7 @@ import json
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -109,6 +110,17 @@ def test_lines_are_released_in_arrival_order() -> None:
     assert [v for _k, v in sink.messages][-1] == b"late"
 
 
+class FakeFuture:
+    """kafka-python's FutureRecordMetadata as the sink uses it: callbacks get the metadata."""
+
+    def __init__(self, partition: int, offset: int):
+        self.metadata = SimpleNamespace(partition=partition, offset=offset)
+
+    def add_callback(self, callback: Any) -> FakeFuture:
+        callback(self.metadata)
+        return self
+
+
 class FakeProducer:
     instances: ClassVar[list[FakeProducer]] = []
 
@@ -117,8 +129,10 @@ class FakeProducer:
         self.sent: list[tuple[str, bytes, bytes]] = []
         FakeProducer.instances.append(self)
 
-    def send(self, topic: str, key: bytes, value: bytes) -> None:
+    def send(self, topic: str, key: bytes, value: bytes) -> FakeFuture:
         self.sent.append((topic, key, value))
+        # Every message lands on partition 0 at the next offset.
+        return FakeFuture(0, len(self.sent) - 1)
 
     def flush(self) -> None:
         pass
@@ -135,12 +149,16 @@ def test_the_kafka_sink_produces_keyed_messages_with_acks_all(
     monkeypatch.setattr(kafka, "KafkaProducer", FakeProducer)
     sink = KafkaSink("broker:9092", "infusion.events.v1", start_ms=0, speedup=0)
     sink.write("PUMP-1", b'{"a":1}', 10)
+    sink.write("PUMP-2", b'{"a":2}', 20)
     sink.close()
     producer = FakeProducer.instances[-1]
     assert producer.options == {"bootstrap_servers": "broker:9092", "acks": "all",
                                 "linger_ms": 5, "compression_type": "gzip"}
-    assert producer.sent == [("infusion.events.v1", b"PUMP-1", b'{"a":1}')]
+    assert producer.sent == [("infusion.events.v1", b"PUMP-1", b'{"a":1}'),
+                             ("infusion.events.v1", b"PUMP-2", b'{"a":2}')]
     assert producer.closed
+    # The demo waits for the ledger to store offsets up to these acknowledged ends.
+    assert sink.end_offsets == {0: 2}
 
 
 def test_ledger_simulate_writes_events_truth_and_a_json_summary(
