@@ -42,23 +42,6 @@ def upsert_rows(
 ) -> None:
     """Insert or update rows keyed by ``key``; an update only lands when it carries a later
     event position than the row holds, so an older event never overwrites a newer state."""
-    columns = list(rows[0])
-    names = ", ".join(columns)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
-    conflict = (f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-                f" WHERE {table}.last_position < EXCLUDED.last_position")
-    values = [tuple(row[c] for c in columns) for row in rows]
-    if len(rows) < _COPY_THRESHOLD:
-        statement = (f"INSERT INTO {table} ({names}) VALUES"
-                     f" ({', '.join('%s' for _ in columns)}) {conflict}")
-        cur.executemany(statement.encode(), values)
-        return
-    staging = f"staging_{table.replace('.', '_')}"
-    cur.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS"
-        .encode())
-    with cur.copy(f"COPY {staging} ({names}) FROM STDIN".encode()) as copy:
-        for value in values:
-            copy.write_row(value)
-    cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {conflict}"
-                .encode())
+    columns = tuple(rows[0])
+    upsert_tuples(cur, table, columns, [tuple(row[c] for c in columns) for row in rows], key,
+                  f"{table}.last_position < EXCLUDED.last_position")

@@ -55,10 +55,18 @@ def config_for(tansu: TansuBroker, topic: str, dlq: str, **overrides: Any) -> In
 
 
 @contextmanager
-def ingesting(database: ConnectionParams, config: IngestConfig) -> Iterator[KafkaIngestor]:
-    """A consumer running on a thread for the block; stopped (and its errors raised) after."""
-    store = EventStore(database)
+def ingesting(
+    database: ConnectionParams, config: IngestConfig, store: Any = None,
+    before_start: Callable[[KafkaIngestor], None] | None = None,
+) -> Iterator[KafkaIngestor]:
+    """A consumer running on a thread for the block; stopped (and its errors raised) after.
+
+    ``store`` replaces the consumer's own EventStore (it is closed afterwards all the same);
+    ``before_start`` sees the consumer before its thread runs."""
+    store = store if store is not None else EventStore(database)
     ingestor = KafkaIngestor(store, config, backoff=Backoff(initial_s=0.1, max_s=1.0))
+    if before_start is not None:
+        before_start(ingestor)
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -254,6 +262,9 @@ class SlowStore:
             self.revoked_in_flight += 1
         return results
 
+    def close(self) -> None:
+        self.inner.close()
+
     def source_positions(self, consumer: str, topic: str) -> dict[int, int]:
         return self.inner.source_positions(consumer, topic)
 
@@ -268,28 +279,14 @@ def test_a_rebalance_while_a_batch_is_in_flight_loses_and_duplicates_nothing(
     ends = end_offsets_of(tansu.produce(topic, [as_message(e) for e in events]))
     config = config_for(tansu, topic, dlq, max_poll_records=100)
     slow = SlowStore(EventStore(database), delay_s=0.2)
-    a = KafkaIngestor(slow, config, backoff=Backoff(initial_s=0.1, max_s=1.0))
-    slow.ingestor = a
-    failures: list[BaseException] = []
 
-    def run_a() -> None:
-        try:
-            a.run()
-        except BaseException as exc:
-            failures.append(exc)
+    def watch(ingestor: KafkaIngestor) -> None:
+        slow.ingestor = ingestor
 
-    thread = threading.Thread(target=run_a, name="consumer-a", daemon=True)
-    thread.start()
-    try:
+    with ingesting(database, config, store=slow, before_start=watch) as a:
         wait_until(lambda: ledger_rows(database)[0] >= 300, timeout=60, what="A's first rows")
         with ingesting(database, config) as b:
             wait_until(settled(database, config, topic, ends), timeout=120, what="all positions")
-    finally:
-        a.stop()
-        thread.join(timeout=60)
-        slow.inner.close()
-    assert not failures, failures
-    assert not thread.is_alive()
 
     assert slow.revoked_in_flight >= 1, "no revocation overlapped an in-flight transaction"
     assert b.metrics.ingested > 0, "B never took partitions over"
