@@ -9,7 +9,8 @@ bounded back-off, for as long as it takes; nothing is ever skipped):
    the conflicts and waits for the broker's confirmation, then stores each partition's
    next offset, and commits.
 3. The offsets are committed to Kafka (asynchronously: a convenience for tooling; the
-   positions in PostgreSQL are what a consumer seeks to on every assignment).
+   positions in PostgreSQL are what a consumer seeks to on every assignment), and the batch
+   is counted and logged (``consumers.kafka.settled``).
 
 Step 2 of batch N runs on a worker thread while the loop polls batch N+1 and does its
 step 1 (``consumers.kafka.pipeline``, which also argues why that keeps every guarantee).
@@ -46,7 +47,7 @@ from typing import Any, Protocol
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.structs import TopicPartition
 
 from consumers.kafka.batch import Batch, RecordTranslator, build_batch
 from consumers.kafka.config import IngestConfig
@@ -68,6 +69,7 @@ from consumers.kafka.pipeline import (
 )
 from consumers.kafka.rebalance import StoredPositions
 from consumers.kafka.retry import Backoff, retry
+from consumers.kafka.settled import account_batch, commit_to_kafka
 from ledger.store.types import AppendResult, Incoming, Outcome, SourcePosition
 
 log = logging.getLogger(__name__)
@@ -328,10 +330,10 @@ class KafkaIngestor:
         """Step 3 for a committed batch: the Kafka commit, the counters and the log line."""
         owned = consumer.assignment()
         batch = inflight.staged.batch
-        self._commit_to_kafka(consumer, batch, owned)
-        self._account(
-            consumer, batch, settled.results, inflight.staged.refused, len(settled.conflicts),
-            inflight.elapsed_ms(), owned,
+        commit_to_kafka(consumer, batch, owned)
+        account_batch(
+            self.metrics, consumer, batch, settled.results, inflight.staged.refused,
+            len(settled.conflicts), inflight.elapsed_ms(), owned,
         )
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
@@ -354,66 +356,3 @@ class KafkaIngestor:
                 extra={"event": "deadlettered", "origin": letter.origin, "code": letter.code,
                        "kind": letter.kind},
             )
-
-    def _commit_to_kafka(
-        self, consumer: KafkaConsumer, batch: Batch, owned: set[TopicPartition]
-    ) -> None:
-        # A partition revoked while its batch was in flight belongs to another member now:
-        # committing for it could move the group's Kafka offset backwards.
-        offsets = {
-            tp: OffsetAndMetadata(n, "", -1) for tp, n in batch.next_offsets.items() if tp in owned
-        }
-        if not offsets:
-            return
-        try:
-            consumer.commit_async(offsets, callback=_log_commit_failure)
-        except KafkaError as exc:
-            # PostgreSQL already holds these positions; the next commit carries them too.
-            log.warning("Kafka offset commit not sent: %s: %s", type(exc).__name__, exc)
-
-    def _account(
-        self,
-        consumer: KafkaConsumer,
-        batch: Batch,
-        results: list[AppendResult],
-        refused: int,
-        conflicts: int,
-        elapsed_ms: float,
-        owned: set[TopicPartition],
-    ) -> None:
-        m = self.metrics
-        appended = sum(1 for r in results if r.outcome is Outcome.APPENDED)
-        duplicates = sum(1 for r in results if r.outcome is Outcome.DUPLICATE)
-        m.batches += 1
-        m.records += batch.records
-        m.ingested += appended
-        m.duplicates += duplicates
-        m.rejected += refused
-        m.conflicts += conflicts
-        m.deadlettered += refused + conflicts
-        m.batch_latency.observe(elapsed_ms)
-        for tp, next_offset in batch.next_offsets.items():
-            if tp not in owned:
-                continue  # revoked meanwhile: its lag is the new owner's to report
-            with contextlib.suppress(Exception):
-                m.record_lag(tp, consumer.highwater(tp), next_offset)
-        log.info(
-            "batch records=%d ingested=%d duplicates=%d conflicts=%d rejected=%d "
-            "partitions=%d lag=%d ms=%.1f",
-            batch.records, appended, duplicates, conflicts, refused,
-            len(batch.next_offsets), m.total_lag(), elapsed_ms,
-            extra={
-                "event": "batch", "records": batch.records, "ingested": appended,
-                "duplicates": duplicates, "conflicts": conflicts, "rejected": refused,
-                "partitions": len(batch.next_offsets), "lag": m.total_lag(),
-                "ms": round(elapsed_ms, 2),
-            },
-        )
-
-
-def _log_commit_failure(offsets: dict[TopicPartition, OffsetAndMetadata], response: Any) -> None:
-    if isinstance(response, Exception):
-        log.warning(
-            "Kafka offset commit failed (positions are safe in PostgreSQL): %s: %s",
-            type(response).__name__, response,
-        )

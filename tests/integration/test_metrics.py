@@ -131,7 +131,7 @@ def expected_findings(database: ConnectionParams) -> dict[tuple[str, str], int]:
 
 
 def consumer_at_work() -> IngestMetrics:
-    """Counters as ``KafkaIngestor._account`` leaves them after three batches."""
+    """Counters as ``consumers.kafka.settled.account_batch`` leaves them after three batches."""
     metrics = IngestMetrics(records=1003, ingested=990, duplicates=7, rejected=4, conflicts=2,
                             deadlettered=6, batches=3, retries=1, rebalances=1)
     for ms in (12.0, 40.0, 700.0):
