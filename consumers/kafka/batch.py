@@ -19,7 +19,7 @@ from typing import Any
 
 from kafka.structs import TopicPartition
 
-from ledger.contract import parse_event
+from ledger.contract.fast import parse_for_store
 from ledger.errors import ContractError, FieldError
 from ledger.store.types import Incoming, Origin, SourcePosition
 
@@ -72,7 +72,7 @@ def classify(record: Any) -> Incoming | Refusal:
     if record.value is None:
         return Refusal(record, "missing_value", "<root>: the message has no value (tombstone)")
     try:
-        event = parse_event(record.value)
+        event = parse_for_store(record.value)
     except ContractError as exc:
         return Refusal(record, exc.code, describe(exc.errors))
     return Incoming(event, Origin("kafka", origin_ref(record)))

@@ -15,7 +15,6 @@ rendered for comparison: decimals normalised, timestamps in UTC, those two field
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -46,19 +45,18 @@ def canonical_json(document: Any) -> bytes:
 
 # wire_json is on every append's path. It renders the same document as wire_dict without the
 # JSON text round trip in between: pydantic dumps Python values (no Python serialiser call
-# per field), orjson writes them sorted. Decimals and timestamps reach ``_wire_value`` and
-# get exactly the text their JSON serialisers give them (format "f", isoformat() with the
-# sender's offset); UUIDs, strings, ints, booleans, tuples are written by orjson the way it
-# writes their JSON-mode forms. A unit test holds it byte-identical to
+# per field), orjson writes them sorted. Timestamps are written by orjson itself, whose
+# RFC 3339 text is ``isoformat()``'s for an aware datetime (microseconds only when not zero,
+# the offset as ±hh:mm); decimals reach ``_wire_value`` and get exactly the text their JSON
+# serialiser gives them (format "f"); UUIDs, strings, ints, booleans, tuples are written by
+# orjson the way it writes their JSON-mode forms. A unit test holds it byte-identical to
 # ``canonical_json(wire_dict(event))`` on every example and on generated events.
-_WIRE_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+_WIRE_OPTIONS = orjson.OPT_SORT_KEYS
 
 
 def _wire_value(value: Any) -> str:
     if type(value) is Decimal:
         return format(value, "f")
-    if isinstance(value, datetime):
-        return value.isoformat()
     raise TypeError(f"not a contract value: {type(value).__name__}")
 
 

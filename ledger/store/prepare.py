@@ -16,7 +16,8 @@ from uuid import UUID
 
 import orjson
 
-from ledger.contract import content_digest, parse_event, wire_json
+from ledger.contract import content_digest, parse_event
+from ledger.contract.fast import contract_event, stored_json
 from ledger.store.chain import canonical_json
 from ledger.store.streams import stream_id, stream_key
 from ledger.store.types import Incoming, Origin
@@ -61,7 +62,7 @@ def prepare(items: Sequence[Incoming]) -> list[PreparedEvent]:
                 event.occurred_at,
                 event.received_at,
                 event,
-                wire_json(event),
+                stored_json(event),
                 origin_json(item.origin),
                 known[1],
             )
@@ -70,8 +71,9 @@ def prepare(items: Sequence[Incoming]) -> list[PreparedEvent]:
 
 
 def same_content(event: Any, other: Any) -> bool:
-    """EVENTS.md's duplicate test: equal content after its normalisations."""
-    return bool(content_digest(event) == content_digest(other))
+    """EVENTS.md's duplicate test: equal content after its normalisations. Either may be a
+    fast-path :class:`~ledger.contract.fast.Validated`."""
+    return bool(content_digest(contract_event(event)) == content_digest(contract_event(other)))
 
 
 def stored_event(state: bytes) -> Any:
