@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -49,6 +49,16 @@ _TYPES = [
 _RETRIES = 3
 _CONNECTION_ERRORS = (InterfaceError, OperationalError, psycopg.OperationalError)
 _HEAD_CACHE_SIZE = 200_000
+# How many events other writers may have appended since this one last did for their
+# streams to be looked up (to forget those heads); beyond it the whole cache is dropped.
+_HEAD_SCAN_LIMIT = 20_000
+
+
+def _unique_violation(exc: BaseException) -> bool:
+    # eventsourcing's connection context re-raises psycopg's errors as its own IntegrityError.
+    return isinstance(exc, psycopg.errors.UniqueViolation) or isinstance(
+        exc.__cause__, psycopg.errors.UniqueViolation
+    )
 
 
 class LedgerRecorder(PostgresApplicationRecorder):
@@ -75,13 +85,19 @@ class LedgerRecorder(PostgresApplicationRecorder):
         before_commit: Callable[[list[AppendResult]], None] | None = None,
     ) -> list[AppendResult]:
         """Append a batch in one transaction; retry briefly when the connection drops."""
+        checked_under_lock = False
         for attempt in range(1, _RETRIES + 1):
             try:
-                return self._append_once(prepared, positions, before_commit)
+                return self._append_once(prepared, positions, before_commit, checked_under_lock)
             except BaseException as exc:
                 # Whatever this transaction did is rolled back: forget the heads it cached.
                 self._heads.clear()
                 self._last_id_written = None
+                if _unique_violation(exc) and not checked_under_lock:
+                    # Another writer stored one of these event ids between the check and the
+                    # COPY (see _classify): check again, this time under the lock.
+                    checked_under_lock = True
+                    continue
                 if not isinstance(exc, _CONNECTION_ERRORS):
                     raise
                 if attempt == _RETRIES:
@@ -96,28 +112,45 @@ class LedgerRecorder(PostgresApplicationRecorder):
         prepared: Sequence[PreparedEvent],
         positions: Sequence[SourcePosition],
         before_commit: Callable[[list[AppendResult]], None] | None,
+        check_under_lock: bool = False,
     ) -> list[AppendResult]:
         table = f"{self.datastore.schema}.{self.events_table_name}"
         with self.datastore.get_connection() as conn, conn.transaction():
             cur = conn.cursor(row_factory=tuple_row)
-            results, fresh = self._classify(cur, table, prepared)
-            if fresh:
-                self._write(cur, table, fresh, results)
+            results, fresh = self._classify(cur, table, prepared, check_under_lock)
+            new_streams = self._write(cur, table, fresh, results) if fresh else []
             outcomes = [r for r in results if r is not None]
             if before_commit is not None:
                 # e.g. the Kafka consumer confirms conflicts' dead letters here, so the
                 # positions below can share this transaction: if it raises, nothing commits.
                 before_commit(outcomes)
-            self._record_positions(cur, positions)
-            if fresh:
-                cur.execute(f"NOTIFY {self.channel_name}")
+            # The last statements travel together (one round trip, not three): every round
+            # trip made while holding the append lock is time every other writer waits.
+            with conn.pipeline():
+                self._catalogue_streams(cur, new_streams)
+                self._record_positions(cur, positions)
+                if fresh:
+                    cur.execute(f"NOTIFY {self.channel_name}")
         return outcomes
 
     def _classify(
-        self, cur: psycopg.Cursor[Any], table: str, prepared: Sequence[PreparedEvent]
+        self,
+        cur: psycopg.Cursor[Any],
+        table: str,
+        prepared: Sequence[PreparedEvent],
+        check_under_lock: bool,
     ) -> tuple[list[AppendResult | None], list[tuple[int, PreparedEvent]]]:
-        """Split the batch into new events and duplicates/conflicts, under the append lock."""
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK_KEY,))
+        """Split the batch into new events and duplicates/conflicts, and take the lock.
+
+        The lookup of already stored event ids runs *before* the append lock: the lock is
+        what every writer queues on, so the less done while holding it the better. Should
+        another writer store one of these ids in between, the unique index on ``event_id``
+        refuses the COPY, the transaction rolls back, and ``append`` runs it again with the
+        lookup under the lock — so a duplicate is still never stored.
+        """
+        lock = "SELECT pg_advisory_xact_lock(%s)"
+        if check_under_lock:
+            cur.execute(lock, (APPEND_LOCK_KEY,))
         ids = [p.event_id for p in prepared]
         cur.execute(
             f"SELECT event_id, state, notification_id, stream, originator_version"
@@ -126,6 +159,8 @@ class LedgerRecorder(PostgresApplicationRecorder):
             binary=True,
         )
         stored = {row[0]: row for row in cur.fetchall()}
+        if not check_under_lock:
+            cur.execute(lock, (APPEND_LOCK_KEY,))
         results: list[AppendResult | None] = [None] * len(prepared)
         fresh: list[tuple[int, PreparedEvent]] = []
         first_in_batch: dict[UUID, PreparedEvent] = {}
@@ -154,19 +189,12 @@ class LedgerRecorder(PostgresApplicationRecorder):
         table: str,
         fresh: list[tuple[int, PreparedEvent]],
         results: list[AppendResult | None],
-    ) -> None:
+    ) -> list[tuple[Any, ...]]:
+        """COPY the new events; return the rows that opened a stream."""
+        recorded_at, last_id = self._draw_ids(cur, table, len(fresh))
         heads = self._stream_heads(
             cur, table, {event.stream: event.stream_uuid for _, event in fresh}
         )
-        # One block of notification ids. Only writers holding the append lock draw from this
-        # sequence, so the block is contiguous and in commit order.
-        cur.execute(
-            f"SELECT clock_timestamp(), setval(pg_get_serial_sequence('{table}',"
-            f" 'notification_id'), nextval(pg_get_serial_sequence('{table}',"
-            f" 'notification_id')) + %s - 1)",
-            (len(fresh),),
-        )
-        recorded_at, last_id = cur.fetchone()  # type: ignore[misc]
         first_id = last_id - len(fresh) + 1
         recorded_json = canonical_json(
             recorded_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -198,22 +226,6 @@ class LedgerRecorder(PostgresApplicationRecorder):
             copy.set_types(_TYPES)
             for row in rows:
                 copy.write_row(row)
-        new_streams = [r for r in rows if r[1] == 1]
-        if new_streams:
-            # One statement for all of them (a batch can open hundreds of streams): a
-            # statement per row cost a round trip and a plan each.
-            cur.execute(
-                "INSERT INTO ledger_streams (stream, originator_id, kind, first_notification_id)"
-                " SELECT * FROM unnest(%b::text[], %b::uuid[], %b::text[], %b::int8[])"
-                " ON CONFLICT DO NOTHING",
-                (
-                    [r[6] for r in new_streams],
-                    [r[0] for r in new_streams],
-                    [r[6].split(":", 1)[0] for r in new_streams],
-                    [r[4] for r in new_streams],
-                ),
-                binary=True,
-            )
         self._remember(heads, last_id)
         # In-batch duplicates point at the copy that was written.
         for index, pending in enumerate(results):
@@ -223,16 +235,13 @@ class LedgerRecorder(PostgresApplicationRecorder):
                     pending.event_id, pending.outcome, first.notification_id, first.stream,
                     first.stream_version,
                 )
+        return [r for r in rows if r[1] == 1]
 
     def _stream_heads(
         self, cur: psycopg.Cursor[Any], table: str, streams: dict[str, UUID]
     ) -> dict[str, tuple[int, bytes]]:
         """Each stream's last version and hash (by stream key), from the cache when it is
         provably current. ``streams`` maps the batch's stream keys to their ids."""
-        cur.execute(f"SELECT last_value FROM {table}_notification_id_seq")
-        (sequence_at,) = cur.fetchone()  # type: ignore[misc]
-        if sequence_at != self._last_id_written:
-            self._heads.clear()  # another writer appended since this process last did
         cached = self._heads
         heads = {s: cached[s] for s in streams if s in cached}
         missing = [s for s in streams if s not in heads]
@@ -247,6 +256,63 @@ class LedgerRecorder(PostgresApplicationRecorder):
             )
             heads.update((row[0], (row[1], bytes(row[2]))) for row in cur.fetchall())
         return heads
+
+    def _draw_ids(
+        self, cur: psycopg.Cursor[Any], table: str, count: int
+    ) -> tuple[datetime, int]:
+        """Draw ``count`` notification ids and the ledger clock, and drop the cached heads
+        of streams other writers appended to since this one did; one round trip.
+
+        Only writers holding the append lock draw from this sequence, so the block is
+        contiguous and in commit order. For the same reason everything appended since this
+        writer's last block has an id above it: the streams of those rows are exactly the
+        cached heads that may be stale. With two consumers on disjoint partitions that is
+        usually none of this batch's streams, which keeps the head lookup (an index probe
+        per stream) off the locked path.
+        """
+        since = self._last_id_written
+        sequence = f"'{table}_notification_id_seq'::regclass"
+        # The id range is bounded on both sides and the statement planned with its values
+        # (not a generic prepared plan), so the lookup is always a short index range scan:
+        # a generic plan for "notification_id > $1" scans the whole table.
+        cur.execute(
+            f"SELECT s.last_value, CASE WHEN s.last_value - %(since)s::int8 <= %(limit)s::int8"
+            f" THEN ARRAY(SELECT DISTINCT stream FROM {table}"
+            f" WHERE notification_id > %(since)s::int8"
+            f" AND notification_id <= %(since)s::int8 + %(limit)s::int8) END,"
+            f" clock_timestamp(),"
+            f" setval({sequence}, nextval({sequence}) + %(count)s::int8 - 1)"
+            f" FROM {table}_notification_id_seq AS s",
+            {"since": since if since is not None else 0, "limit": _HEAD_SCAN_LIMIT,
+             "count": count},
+            prepare=False,
+        )
+        sequence_at, touched, recorded_at, last_id = cur.fetchone()  # type: ignore[misc]
+        if since is None or touched is None:
+            self._heads.clear()  # nothing known, or too much to look through
+        elif sequence_at != since:
+            for stream in touched:
+                self._heads.pop(stream, None)
+        return recorded_at, last_id
+
+    @staticmethod
+    def _catalogue_streams(cur: psycopg.Cursor[Any], new_streams: list[tuple[Any, ...]]) -> None:
+        if not new_streams:
+            return
+        # One statement for all of them (a batch can open hundreds of streams): a statement
+        # per row cost a round trip and a plan each.
+        cur.execute(
+            "INSERT INTO ledger_streams (stream, originator_id, kind, first_notification_id)"
+            " SELECT * FROM unnest(%b::text[], %b::uuid[], %b::text[], %b::int8[])"
+            " ON CONFLICT DO NOTHING",
+            (
+                [r[6] for r in new_streams],
+                [r[0] for r in new_streams],
+                [r[6].split(":", 1)[0] for r in new_streams],
+                [r[4] for r in new_streams],
+            ),
+            binary=True,
+        )
 
     def _remember(self, heads: dict[str, tuple[int, bytes]], last_id: int) -> None:
         # Cached as if committed; append() clears it when the transaction does not commit.

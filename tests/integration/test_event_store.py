@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
 
+from ledger.contract.fast import Validated, parse_for_store
 from ledger.store import Incoming, Origin, Outcome, SourcePosition
 from ledger.store.database import ConnectionParams
 from ledger.store.event_store import EventStore
 from ledger.store.reader import read_stream
+from tests.support.cli import ledger
 from tests.support.events import event, wire
 
 pytestmark = pytest.mark.integration
@@ -128,3 +134,107 @@ def test_application_save_is_refused_so_no_event_bypasses_the_ledger(store: Even
 
     with pytest.raises(LedgerError, match=r"EventStore\.append"):
         store.app.save(Aggregate())
+
+
+def test_fast_path_events_are_appended_and_told_apart_from_duplicates_and_conflicts(
+    store: EventStore, database: ConnectionParams
+) -> None:
+    raw = wire("infusion.status_reported")
+    first = parse_for_store(json.dumps(raw).encode())
+    assert isinstance(first, Validated)
+    (appended,) = store.append([incoming(first)])
+    same = parse_for_store(json.dumps(dict(raw, received_at="2030-01-01T00:00:00Z")))
+    changed = dict(raw, data=dict(raw["data"], rate={"value": "144", "unit": "mL/h"}))
+    results = store.append([incoming(same), incoming(parse_for_store(json.dumps(changed)))])
+    assert appended.outcome is Outcome.APPENDED
+    assert [r.outcome for r in results] == [Outcome.DUPLICATE, Outcome.CONFLICT]
+    with psycopg.connect(database.conninfo) as conn:
+        (stored,) = read_stream(conn, appended.stream)
+    assert stored.data["rate"] == raw["data"]["rate"]
+
+
+def _in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = work()
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def _someone_waits_for_the_append_lock(params: ConnectionParams) -> bool:
+    with psycopg.connect(params.conninfo) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_an_event_another_writer_stores_after_the_check_is_still_only_a_duplicate(
+    database: ConnectionParams,
+) -> None:
+    # The lookup of stored event ids runs before the append lock. Given writer A holding the
+    # lock with event X written but not committed, and writer B checking X (not there yet)
+    # and then queueing on the lock
+    shared = event("infusion.started", subject={"pump_id": "P9", "channel": "A"})
+    own = event("infusion.rate_changed", subject={"pump_id": "P9", "channel": "A"})
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(outcomes: object) -> None:
+        holding.set()
+        assert release.wait(30)
+
+    with EventStore(database) as a, EventStore(database) as b:
+        thread_a, outcome_a = _in_thread(
+            lambda: a.append([incoming(shared)], before_commit=hold))
+        assert holding.wait(30)
+        thread_b, outcome_b = _in_thread(
+            lambda: b.append([incoming(shared, "test:1:0"), incoming(own, "test:1:1")]))
+        deadline = time.monotonic() + 30
+        while not _someone_waits_for_the_append_lock(database):
+            assert time.monotonic() < deadline, "B never queued on the append lock"
+            time.sleep(0.02)
+        # When A commits X
+        release.set()
+        thread_a.join(30)
+        thread_b.join(30)
+    # Then B's COPY of X is refused by the unique index, and B's retry (checking under the
+    # lock) reports X as a duplicate and appends its own event after it
+    assert "error" not in outcome_a and "error" not in outcome_b, (outcome_a, outcome_b)
+    results = outcome_b["result"]
+    assert [r.outcome for r in results] == [Outcome.DUPLICATE, Outcome.APPENDED]
+    assert [r.stream_version for r in results] == [1, 2]
+    assert count_events(database) == 2
+    verified = ledger("verify", database=database)
+    assert verified.code == 0, verified.stderr
+
+
+def test_heads_cached_by_one_writer_follow_what_another_appended_to_the_same_stream(
+    database: ConnectionParams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def batch(label: str) -> list[Incoming]:
+        return [
+            incoming(event("infusion.status_reported",
+                           subject={"pump_id": f"P{i % 3}", "channel": "A"}), f"{label}:{i}")
+            for i in range(6)
+        ]
+
+    # A window that overflows int2 once added to an id (Python ints bind as the smallest type)
+    monkeypatch.setattr("ledger.store.recorder._HEAD_SCAN_LIMIT", 32_767)
+    with EventStore(database) as a, EventStore(database) as b:
+        a.append(batch("a1"))
+        b.append(batch("b1"))  # the same three streams, after A's cached heads
+        a.append(batch("a2"))  # A forgets exactly the heads B moved
+        # And when others appended more than the scan looks through, A drops them all
+        monkeypatch.setattr("ledger.store.recorder._HEAD_SCAN_LIMIT", 1)
+        b.append(batch("b2"))
+        results = a.append(batch("a3"))
+    assert [r.stream_version for r in results] == [9, 9, 9, 10, 10, 10]
+    assert count_events(database) == 30
+    verified = ledger("verify", database=database)
+    assert verified.code == 0, verified.stderr
