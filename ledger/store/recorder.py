@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -52,6 +53,16 @@ _HEAD_CACHE_SIZE = 200_000
 # How many events other writers may have appended since this one last did for their
 # streams to be looked up (to forget those heads); beyond it the whole cache is dropped.
 _HEAD_SCAN_LIMIT = 20_000
+# Batches that look their event ids up first after a stored copy was found (see append).
+_CAREFUL_BATCHES = 100
+
+
+class _Lookup(Enum):
+    """When ``_classify`` looks for stored copies of the batch's event ids."""
+
+    NONE = "none"  # not at all: the unique index on event_id refuses a second copy
+    BEFORE_LOCK = "before the append lock"
+    UNDER_LOCK = "under the append lock"
 
 
 def _unique_violation(exc: BaseException) -> bool:
@@ -71,6 +82,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
         # Keyed by stream key: a str caches its hash, a UUID recomputes it on every lookup.
         self._heads: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
         self._last_id_written: int | None = None
+        self._careful_batches = 0
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         raise LedgerError(
@@ -84,19 +96,31 @@ class LedgerRecorder(PostgresApplicationRecorder):
         positions: Sequence[SourcePosition] = (),
         before_commit: Callable[[list[AppendResult]], None] | None = None,
     ) -> list[AppendResult]:
-        """Append a batch in one transaction; retry briefly when the connection drops."""
-        checked_under_lock = False
+        """Append a batch in one transaction; retry briefly when the connection drops.
+
+        How stored copies of the batch's event ids are found depends on what this writer
+        has seen lately. Normally it does not look at all: the unique index on
+        ``event_id`` refuses a COPY that would store one twice, the transaction rolls back,
+        and the batch is run again with the lookup made under the append lock — so a
+        duplicate is never stored, and a batch with none (nearly all of them) costs no
+        lookup. After such a refusal, redeliveries tend to come in runs (a partition read
+        again after a crash or a rebalance, a gateway resending its buffer), so for the next
+        ``_CAREFUL_BATCHES`` batches the lookup comes first, before the lock.
+        """
+        lookup = _Lookup.BEFORE_LOCK if self._careful_batches else _Lookup.NONE
+        self._careful_batches = max(0, self._careful_batches - 1)
         for attempt in range(1, _RETRIES + 1):
             try:
-                return self._append_once(prepared, positions, before_commit, checked_under_lock)
+                return self._append_once(prepared, positions, before_commit, lookup)
             except BaseException as exc:
                 # Whatever this transaction did is rolled back: forget the heads it cached.
                 self._heads.clear()
                 self._last_id_written = None
-                if _unique_violation(exc) and not checked_under_lock:
-                    # Another writer stored one of these event ids between the check and the
-                    # COPY (see _classify): check again, this time under the lock.
-                    checked_under_lock = True
+                if _unique_violation(exc) and lookup is not _Lookup.UNDER_LOCK:
+                    # Another copy of one of these event ids is stored (or was, since a
+                    # lookup made before the lock): look again, under the lock this time.
+                    lookup = _Lookup.UNDER_LOCK
+                    self._careful_batches = _CAREFUL_BATCHES
                     continue
                 if not isinstance(exc, _CONNECTION_ERRORS):
                     raise
@@ -112,12 +136,12 @@ class LedgerRecorder(PostgresApplicationRecorder):
         prepared: Sequence[PreparedEvent],
         positions: Sequence[SourcePosition],
         before_commit: Callable[[list[AppendResult]], None] | None,
-        check_under_lock: bool = False,
+        lookup: _Lookup,
     ) -> list[AppendResult]:
         table = f"{self.datastore.schema}.{self.events_table_name}"
         with self.datastore.get_connection() as conn, conn.transaction():
             cur = conn.cursor(row_factory=tuple_row)
-            results, fresh = self._classify(cur, table, prepared, check_under_lock)
+            results, fresh = self._classify(cur, table, prepared, lookup)
             new_streams = self._write(cur, table, fresh, results) if fresh else []
             outcomes = [r for r in results if r is not None]
             if before_commit is not None:
@@ -138,28 +162,24 @@ class LedgerRecorder(PostgresApplicationRecorder):
         cur: psycopg.Cursor[Any],
         table: str,
         prepared: Sequence[PreparedEvent],
-        check_under_lock: bool,
+        lookup: _Lookup,
     ) -> tuple[list[AppendResult | None], list[tuple[int, PreparedEvent]]]:
-        """Split the batch into new events and duplicates/conflicts, and take the lock.
-
-        The lookup of already stored event ids runs *before* the append lock: the lock is
-        what every writer queues on, so the less done while holding it the better. Should
-        another writer store one of these ids in between, the unique index on ``event_id``
-        refuses the COPY, the transaction rolls back, and ``append`` runs it again with the
-        lookup under the lock — so a duplicate is still never stored.
-        """
+        """Take the append lock, and split the batch into new events and duplicates or
+        conflicts of stored ones (looked up as ``lookup`` says, see ``append``) or of
+        earlier events of the same batch."""
         lock = "SELECT pg_advisory_xact_lock(%s)"
-        if check_under_lock:
+        if lookup is not _Lookup.BEFORE_LOCK:
             cur.execute(lock, (APPEND_LOCK_KEY,))
-        ids = [p.event_id for p in prepared]
-        cur.execute(
-            f"SELECT event_id, state, notification_id, stream, originator_version"
-            f" FROM {table} WHERE event_id = ANY(%b)",
-            (ids,),
-            binary=True,
-        )
-        stored = {row[0]: row for row in cur.fetchall()}
-        if not check_under_lock:
+        stored: dict[UUID, tuple[Any, ...]] = {}
+        if lookup is not _Lookup.NONE:
+            cur.execute(
+                f"SELECT event_id, state, notification_id, stream, originator_version"
+                f" FROM {table} WHERE event_id = ANY(%b)",
+                ([p.event_id for p in prepared],),
+                binary=True,
+            )
+            stored = {row[0]: row for row in cur.fetchall()}
+        if lookup is _Lookup.BEFORE_LOCK:
             cur.execute(lock, (APPEND_LOCK_KEY,))
         results: list[AppendResult | None] = [None] * len(prepared)
         fresh: list[tuple[int, PreparedEvent]] = []

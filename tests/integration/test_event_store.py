@@ -175,12 +175,14 @@ def _someone_waits_for_the_append_lock(params: ConnectionParams) -> bool:
     return bool(row and row[0])
 
 
-def test_an_event_another_writer_stores_after_the_check_is_still_only_a_duplicate(
-    database: ConnectionParams,
+@pytest.mark.parametrize("looks_first", [False, True], ids=["optimistic", "careful"])
+def test_an_event_another_writer_stores_meanwhile_is_still_only_a_duplicate(
+    database: ConnectionParams, looks_first: bool
 ) -> None:
-    # The lookup of stored event ids runs before the append lock. Given writer A holding the
-    # lock with event X written but not committed, and writer B checking X (not there yet)
-    # and then queueing on the lock
+    # B either does not look for stored copies (optimistic: the unique index guards) or
+    # looks before taking the append lock (careful, after it recently met a duplicate).
+    # Given writer A holding the lock with event X written but not committed, and writer B
+    # (having looked for X, not there yet, or not looked) queueing on the lock
     shared = event("infusion.started", subject={"pump_id": "P9", "channel": "A"})
     own = event("infusion.rate_changed", subject={"pump_id": "P9", "channel": "A"})
     holding, release = threading.Event(), threading.Event()
@@ -190,6 +192,7 @@ def test_an_event_another_writer_stores_after_the_check_is_still_only_a_duplicat
         assert release.wait(30)
 
     with EventStore(database) as a, EventStore(database) as b:
+        b.recorder._careful_batches = 1 if looks_first else 0
         thread_a, outcome_a = _in_thread(
             lambda: a.append([incoming(shared)], before_commit=hold))
         assert holding.wait(30)
@@ -203,7 +206,7 @@ def test_an_event_another_writer_stores_after_the_check_is_still_only_a_duplicat
         release.set()
         thread_a.join(30)
         thread_b.join(30)
-    # Then B's COPY of X is refused by the unique index, and B's retry (checking under the
+    # Then B's COPY of X is refused by the unique index, and B's retry (looking under the
     # lock) reports X as a duplicate and appends its own event after it
     assert "error" not in outcome_a and "error" not in outcome_b, (outcome_a, outcome_b)
     results = outcome_b["result"]
@@ -212,6 +215,22 @@ def test_an_event_another_writer_stores_after_the_check_is_still_only_a_duplicat
     assert count_events(database) == 2
     verified = ledger("verify", database=database)
     assert verified.code == 0, verified.stderr
+
+
+def test_after_meeting_a_stored_copy_a_writer_looks_first_for_a_while(
+    store: EventStore,
+) -> None:
+    from ledger.store.recorder import _CAREFUL_BATCHES
+
+    first = event("order.placed")
+    store.append([incoming(first)])
+    assert store.recorder._careful_batches == 0  # nothing met: no lookups
+    results = store.append([incoming(first, "test:0:2"), incoming(event("order.placed"))])
+    assert [r.outcome for r in results] == [Outcome.DUPLICATE, Outcome.APPENDED]
+    assert store.recorder._careful_batches == _CAREFUL_BATCHES
+    (again,) = store.append([incoming(first, "test:0:3")])  # found by the lookup, no retry
+    assert again.outcome is Outcome.DUPLICATE
+    assert store.recorder._careful_batches == _CAREFUL_BATCHES - 1
 
 
 def test_heads_cached_by_one_writer_follow_what_another_appended_to_the_same_stream(
