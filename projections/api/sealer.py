@@ -71,35 +71,58 @@ class AuditSealer:
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection[dict[str, Any]] | None = None
 
     def seal_once(self) -> int:
         """Seal what is pending; return how many events were appended."""
-        sealed = 0
-        with psycopg.connect(self.conninfo, autocommit=True, row_factory=dict_row) as conn:
+        conn = self._connection()
+        try:
             locked = conn.execute("SELECT pg_try_advisory_lock(%s) AS ok",
                                   (SEALER_LOCK_KEY,)).fetchone()
             if not locked or not locked["ok"]:
                 return 0  # another process is sealing
-            while True:
-                mark = conn.execute("SELECT sealed_through FROM api_access_seal").fetchone()
-                through = mark["sealed_through"] if mark else 0
-                rows = conn.execute(_UNSEALED, (SETTLE, through, BATCH)).fetchall()
-                if rows:
-                    self.writer.append_sync([access_event(r) for r in rows], "api-sealer")
-                    sealed += len(rows)
-                settled = [r["id"] for r in rows if r["settled"]]
-                if len(rows) < BATCH:
-                    # Every unsealed row was in this batch: all settled rows are sealed now.
-                    old = conn.execute(
-                        "SELECT max(id) AS id FROM api_access_log WHERE id > %s"
-                        " AND recorded_at < clock_timestamp() - %s", (through, SETTLE),
-                    ).fetchone()
-                    settled.append(old["id"] if old and old["id"] else 0)
-                new_mark = max(settled, default=0)
-                if new_mark > through:
-                    conn.execute("UPDATE api_access_seal SET sealed_through = %s", (new_mark,))
-                if len(rows) < BATCH:
-                    return sealed
+            try:
+                return self._seal(conn)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SEALER_LOCK_KEY,))
+        except BaseException:
+            self.close()  # a broken connection is replaced on the next pass
+            raise
+
+    def _connection(self) -> psycopg.Connection[dict[str, Any]]:
+        # Kept between passes: a new connection every second cost a backend start and cold
+        # catalogue caches each time, a burst of work beside the requests being served.
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.conninfo, autocommit=True, row_factory=dict_row)
+        return self._conn
+
+    def _seal(self, conn: psycopg.Connection[dict[str, Any]]) -> int:
+        sealed = 0
+        while True:
+            mark = conn.execute("SELECT sealed_through FROM api_access_seal").fetchone()
+            through = mark["sealed_through"] if mark else 0
+            rows = conn.execute(_UNSEALED, (SETTLE, through, BATCH)).fetchall()
+            if rows:
+                self.writer.append_sync([access_event(r) for r in rows], "api-sealer")
+                sealed += len(rows)
+            settled = [r["id"] for r in rows if r["settled"]]
+            if len(rows) < BATCH:
+                # Every unsealed row was in this batch: all settled rows are sealed now.
+                old = conn.execute(
+                    "SELECT max(id) AS id FROM api_access_log WHERE id > %s"
+                    " AND recorded_at < clock_timestamp() - %s", (through, SETTLE),
+                ).fetchone()
+                settled.append(old["id"] if old and old["id"] else 0)
+            new_mark = max(settled, default=0)
+            if new_mark > through:
+                conn.execute("UPDATE api_access_seal SET sealed_through = %s", (new_mark,))
+            if len(rows) < BATCH:
+                return sealed
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
@@ -120,3 +143,5 @@ class AuditSealer:
             self.seal_once()  # leave nothing behind that can be sealed now
         except Exception:
             log.exception("final sealing pass failed; the access log keeps the records")
+        finally:
+            self.close()

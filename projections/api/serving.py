@@ -171,6 +171,7 @@ def _run_sealer(params: ConnectionParams, interval: float, parent: Connection) -
         except Exception:
             log.exception("final sealing pass failed; the access log keeps the records")
     finally:
+        sealer.close()
         writer.close()
 
 

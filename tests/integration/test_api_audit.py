@@ -29,9 +29,11 @@ world = fixtures.world  # the shared module-scoped fixture
 
 def seal(world: World) -> int:
     writer = LedgerWriter(world.database)
+    sealer = AuditSealer(world.database.conninfo, writer)
     try:
-        return AuditSealer(world.database.conninfo, writer).seal_once()
+        return sealer.seal_once()
     finally:
+        sealer.close()
         writer.close()
 
 
@@ -102,6 +104,28 @@ def test_the_sealer_appends_each_record_to_the_ledger_as_access_recorded(
     assert set(event["data"]["patient_ids"]) == set(record["patient_ids"])
     assert event["correlation_id"] == "req-seal"
     assert seal(world) == 0  # nothing is sealed twice
+
+
+def test_a_sealer_keeps_its_connection_but_lets_another_seal_between_its_passes(
+    client: Any, world: World
+) -> None:
+    writer = LedgerWriter(world.database)
+    first = AuditSealer(world.database.conninfo, writer)
+    second = AuditSealer(world.database.conninfo, writer)
+    try:
+        seal(world)  # whatever earlier tests left
+        client.get("/v1/alarms", headers={**world.auth(Role.SAFETY_OFFICER)})
+        assert first.seal_once() >= 1
+        kept = first._conn
+        client.get("/v1/alarms", headers={**world.auth(Role.SAFETY_OFFICER)})
+        # The first sealer's connection is open, and its lock released: the second seals
+        assert second.seal_once() >= 1
+        assert first.seal_once() == 0
+        assert first._conn is kept and kept is not None and not kept.closed
+    finally:
+        first.close()
+        second.close()
+        writer.close()
 
 
 def test_an_access_record_cannot_be_altered_or_deleted(client: Any, world: World) -> None:
