@@ -196,7 +196,11 @@ def direct(params: ConnectionParams, tokens_to_ids: list[str], count: int) -> tu
 def serve(params: ConnectionParams, port: int, workers: int) -> subprocess.Popen[bytes]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     environment.update(LEDGER_DATABASE_URL=params.url(), LEDGER_API_PSEUDONYM_KEY=PSEUDONYM_KEY)
-    environment.update({k[len("BENCH_SERVE_"):]: v for k, v in os.environ.items() if k.startswith("BENCH_SERVE_LEDGER_")})
+    # BENCH_SERVE_LEDGER_X=v reaches `ledger serve` as LEDGER_X=v (experiments, such as
+    # BENCH_SERVE_LEDGER_API_AUDIT_SEALER=false); the bench's own LEDGER_* never do.
+    prefix = "BENCH_SERVE_"
+    environment.update({k[len(prefix):]: v for k, v in os.environ.items()
+                        if k.startswith(prefix + "LEDGER_")})
     server = subprocess.Popen(
         [sys.executable, "-m", "ledger_cli.main", "serve", "--port", str(port),
          "--workers", str(workers)],
