@@ -20,7 +20,8 @@ is a native one accepting a *subset* of what the Python check accepts:
 
 Event types whose models carry model-level validators (cross-field rules) and the
 ledger's internal types are not in the subset at all. The result — a plain dict of
-JSON-ready values and datetimes — becomes the stored bytes with one sorted ``orjson.dumps``.
+JSON-ready values and datetimes, every dict's keys in sorted order because every typed dict
+lists its fields in name order — becomes the stored bytes with one ``orjson.dumps``.
 Anything outside the subset (a JSON number as a quantity, an alias unit, an explicit
 ``null``, an escape sequence, any error) goes through :func:`ledger.contract.parse_event`,
 the exact path, which also explains every error in contract terms. A unit test holds the
@@ -107,7 +108,10 @@ def _typed_dict(node: dict[str, Any]) -> core_schema.CoreSchema:
             or node.get("root_model")):
         raise _OutsideSubset(f"model config {node.get('config')}")
     fields: dict[str, core_schema.TypedDictField] = {}
-    for name, field in fields_schema["fields"].items():
+    # In name order: pydantic-core builds a typed dict's output in its schema's field order,
+    # so every dict comes out with its keys sorted, as the stored form has them, and the
+    # stored bytes need no sorting pass (see Validated).
+    for name, field in sorted(fields_schema["fields"].items()):
         if set(field) - {"type", "schema", "metadata"}:
             raise _OutsideSubset(f"field {name} has {sorted(field)}")  # aliases and the like
         schema = field["schema"]
@@ -213,7 +217,8 @@ class Validated:
     def __init__(self, raw: bytes | str, document: dict[str, Any]):
         self.raw = raw
         self.document = document
-        self.wire: bytes = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+        # The keys are in sorted order already (see _typed_dict): canonical JSON as it is.
+        self.wire: bytes = orjson.dumps(document)
         self.event_id: UUID = document["event_id"]
         self.type: str = document["type"]
         self.occurred_at: datetime = document["occurred_at"]

@@ -170,7 +170,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
         lock = "SELECT pg_advisory_xact_lock(%s)"
         if lookup is not _Lookup.BEFORE_LOCK:
             cur.execute(lock, (APPEND_LOCK_KEY,))
-        stored: dict[UUID, tuple[Any, ...]] = {}
+        # Keyed by the UUIDs' integers: a UUID's __hash__ is Python code, an int's is not,
+        # and these dicts are touched several times per event.
+        stored: dict[int, tuple[Any, ...]] = {}
         if lookup is not _Lookup.NONE:
             cur.execute(
                 f"SELECT event_id, state, notification_id, stream, originator_version"
@@ -178,20 +180,21 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 ([p.event_id for p in prepared],),
                 binary=True,
             )
-            stored = {row[0]: row for row in cur.fetchall()}
+            stored = {row[0].int: row for row in cur.fetchall()}
         if lookup is _Lookup.BEFORE_LOCK:
             cur.execute(lock, (APPEND_LOCK_KEY,))
         results: list[AppendResult | None] = [None] * len(prepared)
         fresh: list[tuple[int, PreparedEvent]] = []
-        first_in_batch: dict[UUID, PreparedEvent] = {}
+        first_in_batch: dict[int, PreparedEvent] = {}
         for index, event in enumerate(prepared):
-            known = stored.get(event.event_id)
+            key = event.event_id.int
+            known = stored.get(key) if stored else None
             if known is not None:
                 same = same_content(event.event, stored_event(bytes(known[1])))
                 outcome = Outcome.DUPLICATE if same else Outcome.CONFLICT
                 results[index] = AppendResult(event.event_id, outcome, known[2], known[3], known[4])
                 continue
-            earlier = first_in_batch.get(event.event_id)
+            earlier = first_in_batch.get(key)
             if earlier is not None:
                 # The same event_id twice in one batch: the first one wins, as across batches.
                 # Its position is filled in once written (see _write).
@@ -199,7 +202,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 outcome = Outcome.DUPLICATE if same else Outcome.CONFLICT
                 results[index] = AppendResult(event.event_id, outcome, None, earlier.stream)
                 continue
-            first_in_batch[event.event_id] = event
+            first_in_batch[key] = event
             fresh.append((index, event))
         return results, fresh
 
@@ -220,7 +223,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
             recorded_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
         )
         rows = []
-        written: dict[UUID, AppendResult] = {}
+        written: dict[int, AppendResult] = {}
         for offset, (index, event) in enumerate(fresh):
             notification_id = first_id + offset
             version, previous = heads.get(event.stream, (0, GENESIS_HASH))
@@ -241,7 +244,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 event.event_id, Outcome.APPENDED, notification_id, event.stream, version
             )
             results[index] = result
-            written[event.event_id] = result
+            written[event.event_id.int] = result
         with cur.copy(f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_TYPES)
             for row in rows:
@@ -250,7 +253,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
         # In-batch duplicates point at the copy that was written.
         for index, pending in enumerate(results):
             if pending is not None and pending.notification_id is None:
-                first = written[pending.event_id]
+                first = written[pending.event_id.int]
                 results[index] = AppendResult(
                     pending.event_id, pending.outcome, first.notification_id, first.stream,
                     first.stream_version,
