@@ -31,7 +31,6 @@ fixture and on generated events.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -269,6 +268,3 @@ def stored_json(event: Validated | Any) -> bytes:
     """The event's bytes inside the stored record, whichever path validated it."""
     return event.wire if type(event) is Validated else wire_json(event)
 
-
-#: For tests and diagnostics: the function the fast path uses on one message.
-validate_subset: Callable[[bytes | str], dict[str, Any]] = _VALIDATOR.validate_json

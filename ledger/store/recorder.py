@@ -306,8 +306,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
             f" clock_timestamp(),"
             f" setval({sequence}, nextval({sequence}) + %(count)s::int8 - 1)"
             f" FROM {table}_notification_id_seq AS s",
-            {"since": since if since is not None else 0, "limit": _HEAD_SCAN_LIMIT,
-             "count": count},
+            # With nothing cached to check (since is None), no scan at all: limit -1.
+            {"since": since if since is not None else 0,
+             "limit": _HEAD_SCAN_LIMIT if since is not None else -1, "count": count},
             prepare=False,
         )
         sequence_at, touched, recorded_at, last_id = cur.fetchone()  # type: ignore[misc]
