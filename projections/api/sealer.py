@@ -81,13 +81,14 @@ class AuditSealer:
                                   (SEALER_LOCK_KEY,)).fetchone()
             if not locked or not locked["ok"]:
                 return 0  # another process is sealing
-            try:
-                return self._seal(conn)
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (SEALER_LOCK_KEY,))
+            sealed = self._seal(conn)
+            # Released after each pass, so a sealer of another process can take a turn.
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SEALER_LOCK_KEY,))
         except BaseException:
-            self.close()  # a broken connection is replaced on the next pass
+            # Closing ends the session, and the lock with it; the next pass reconnects.
+            self.close()
             raise
+        return sealed
 
     def _connection(self) -> psycopg.Connection[dict[str, Any]]:
         # Kept between passes: a new connection every second cost a backend start and cold
