@@ -203,7 +203,6 @@ class Validated:
 
     __slots__ = (
         "_model",
-        "document",
         "event_id",
         "occurred_at",
         "raw",
@@ -215,7 +214,6 @@ class Validated:
 
     def __init__(self, raw: bytes | str, document: dict[str, Any]):
         self.raw = raw
-        self.document = document
         # The keys are in sorted order already (see _typed_dict): canonical JSON as it is.
         self.wire: bytes = orjson.dumps(document)
         self.event_id: UUID = document["event_id"]
