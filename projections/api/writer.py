@@ -14,6 +14,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from ledger.contract import parse_event
 from ledger.store.database import ConnectionParams
 from ledger.store.event_store import EventStore
@@ -23,8 +25,16 @@ API_SYSTEM = "infusion-ledger-api"
 
 
 def internal_event(document: dict[str, Any]) -> Any:
-    """Validate an internal event exactly as the ledger would (allow_internal)."""
-    return parse_event(document, allow_internal=True)
+    """Validate an internal event exactly as the ledger would (allow_internal).
+
+    As JSON when it can be written as such: the contract's JSON path is the one every
+    producer's message takes, and several times cheaper than validating a mapping (the
+    audit sealer validates one event per request served)."""
+    try:
+        raw = orjson.dumps(document)
+    except TypeError:  # a value JSON cannot carry as is (a Decimal): validate the mapping
+        return parse_event(document, allow_internal=True)
+    return parse_event(raw, allow_internal=True)
 
 
 class LedgerWriter:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -126,6 +127,89 @@ def test_a_sealer_keeps_its_connection_but_lets_another_seal_between_its_passes(
         first.close()
         second.close()
         writer.close()
+
+
+_ACCESS_ROW = (
+    "INSERT INTO api_access_log (event_id, occurred_at, request_id, key_id, role, method,"
+    " endpoint, path, outcome, status_code) VALUES (gen_random_uuid(), now(), %s, 'k', 'admin',"
+    " 'GET', '/v1/access-records', '/v1/access-records', 'allowed', 200) RETURNING id, event_id"
+)
+
+
+def write_access_row(conn: psycopg.Connection[Any], request_id: str) -> tuple[int, Any]:
+    row = conn.execute(_ACCESS_ROW, (request_id,)).fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
+
+
+def seal_mark(world: World) -> int:
+    return int(world.scalar("SELECT sealed_through FROM api_access_seal"))
+
+
+def test_a_record_committed_after_a_later_one_is_still_sealed_and_the_mark_waits_for_it(
+    world: World,
+) -> None:
+    writer = LedgerWriter(world.database)
+    sealer = AuditSealer(world.database.conninfo, writer)
+    try:
+        sealer.seal_once()  # whatever earlier tests left
+        with world.connect() as slow, world.connect() as fast:
+            slow.autocommit = False
+            late_id, late_event = write_access_row(slow, "req-late")  # drawn, not committed
+            early_id, early_event = write_access_row(fast, "req-early")
+            assert early_id > late_id
+            assert sealer.seal_once() == 1
+            assert stored_access_event(world, early_event) is not None
+            assert seal_mark(world) < late_id  # the in-flight row may still commit
+            slow.commit()
+        assert sealer.seal_once() == 1  # found as a gap, not by re-reading the window
+        assert stored_access_event(world, late_event) is not None
+        assert seal_mark(world) >= early_id
+        assert sealer.seal_once() == 0
+    finally:
+        sealer.close()
+        writer.close()
+
+
+def test_an_id_drawn_and_rolled_back_holds_the_mark_only_until_it_settles(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = LedgerWriter(world.database)
+    sealer = AuditSealer(world.database.conninfo, writer)
+    try:
+        sealer.seal_once()
+        with world.connect() as conn:
+            conn.autocommit = False
+            lost_id, _ = write_access_row(conn, "req-lost")
+            conn.rollback()
+            conn.autocommit = True
+            after_id, _ = write_access_row(conn, "req-after")
+        assert sealer.seal_once() == 1
+        assert seal_mark(world) == lost_id - 1
+        monkeypatch.setattr("projections.api.sealer.SETTLE", timedelta(0))
+        assert sealer.seal_once() == 0
+        assert seal_mark(world) == after_id
+    finally:
+        sealer.close()
+        writer.close()
+
+
+def test_a_restarted_sealer_finds_what_was_sealed_above_the_mark_and_appends_nothing_twice(
+    world: World,
+) -> None:
+    seal(world)
+    with world.connect() as conn:
+        conn.autocommit = False
+        held_id, _ = write_access_row(conn, "req-held")  # keeps the mark below what follows
+        with world.connect() as other:
+            _, sealed_event = write_access_row(other, "req-sealed-before-restart")
+        assert seal(world) == 1  # a sealer that then stops, its memory gone
+        assert seal_mark(world) < held_id
+        conn.commit()
+    before = world.scalar("SELECT count(*) FROM ledger_events")
+    assert seal(world) == 1  # a new sealer: only the held row; the other is found sealed
+    assert world.scalar("SELECT count(*) FROM ledger_events") == before + 1
+    assert stored_access_event(world, sealed_event) is not None
 
 
 def test_an_access_record_cannot_be_altered_or_deleted(client: Any, world: World) -> None:
