@@ -80,6 +80,7 @@ from ledger.contract.union import (
     Event,
     PublicEvent,
     parse_event,
+    parse_mapping,
     subject_of,
 )
 
@@ -146,6 +147,7 @@ __all__ = [
     "canonical_json",
     "content_digest",
     "parse_event",
+    "parse_mapping",
     "subject_of",
     "wire_dict",
     "wire_json",
