@@ -17,8 +17,8 @@ above ``_through`` and the gaps, and the mark moves up to the lowest gap. A gap 
 A sealer that starts (or finds the mark moved by another process) knows nothing above the
 mark: its first pass reads every row above it and asks the ledger which are sealed
 already (an anti-join on the ledger's ``event_id`` index), so a restart re-appends nothing.
-The steady state never repeats that join — it re-read the last ``SETTLE`` seconds of rows
-on every pass, the largest share of a pass's database work beside a one-client load.
+The steady state never repeats that join: it used to re-read and re-join the last
+``SETTLE`` seconds of rows on every pass, work that grew with the request rate.
 """
 
 from __future__ import annotations
