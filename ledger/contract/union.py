@@ -163,6 +163,16 @@ def _fast(raw: bytes | str) -> AnyPublicEvent | AnyInternalEvent | None:
         return None
 
 
+def _fast_allowed(
+    raw: bytes | str, allow_internal: bool
+) -> AnyPublicEvent | AnyInternalEvent | None:
+    """``_fast``, refusing an internal type unless it is allowed."""
+    event = _fast(raw)
+    if event is not None and event.type in INTERNAL_TYPES and not allow_internal:
+        raise _refuse_internal(event.type)
+    return event
+
+
 def _document(raw: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(raw, Mapping):
         document: Any = raw if isinstance(raw, dict) else dict(raw)
@@ -184,10 +194,8 @@ def parse_event(
     Internal types (``INTERNAL_TYPES``) are refused unless ``allow_internal`` is true.
     """
     if isinstance(raw, bytes | str):
-        event = _fast(raw)
+        event = _fast_allowed(raw, allow_internal)
         if event is not None:
-            if event.type in INTERNAL_TYPES and not allow_internal:
-                raise _refuse_internal(event.type)
             return event
     document = _document(raw)
     kind = document.get("type")
@@ -219,9 +227,7 @@ def parse_mapping(
         raw = orjson.dumps(document)
     except TypeError:  # a value JSON cannot carry as is (a Decimal, a UUID object)
         raw = None
-    event = _fast(raw) if raw is not None else None
+    event = _fast_allowed(raw, allow_internal) if raw is not None else None
     if event is not None:
-        if event.type in INTERNAL_TYPES and not allow_internal:
-            raise _refuse_internal(event.type)
         return event
     return parse_event(document, allow_internal=allow_internal)
