@@ -6,13 +6,13 @@ import argparse
 import getpass
 import json
 import sys
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 
 from ledger.contract import parse_event
+from ledger.ids import uuid7
 from ledger.settings import LedgerSettings
 from ledger.store import Incoming, Origin
 from ledger.store.database import ConnectionParams
@@ -104,7 +104,7 @@ def _audit(params: ConnectionParams, args: argparse.Namespace, label: str) -> No
     """Replays are reads of patient-level data: each one is recorded in the ledger."""
     actor = args.actor or getpass.getuser()
     event = parse_event({
-        "event_id": str(uuid.uuid4()), "type": "access.recorded", "schema_version": 1,
+        "event_id": str(uuid7()), "type": "access.recorded", "schema_version": 1,
         "occurred_at": datetime.now(UTC).isoformat(),
         "source": {"system": "ledger-cli", "kind": "other"},
         "subject": {k: v for k, v in (("patient_id", args.patient), ("order_id", args.order),

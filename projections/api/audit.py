@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import orjson
 
+from ledger.ids import uuid7
 from projections.api.keys import Principal
 from projections.api.queries import Pool
 
@@ -113,7 +114,7 @@ class AuditLog:
 
     async def record(self, access: AccessContext, status_code: int) -> uuid.UUID:
         """Write the access record; return once it is committed (raises if it is not)."""
-        event_id = uuid.uuid4()
+        event_id = uuid7()  # time-ordered: see ledger.ids
         principal = access.principal
         row = {
             "event_id": str(event_id), "occurred_at": access.occurred_at.isoformat(),

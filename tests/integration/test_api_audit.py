@@ -66,6 +66,9 @@ def test_a_read_is_recorded_with_who_what_and_which_patients_before_the_response
     assert record["patient_ids"] == ["MRN-B2"] and record["facility_ids"] == [FACILITY]
     assert (record["outcome"], record["status_code"]) == ("allowed", 200)
     assert response.headers["X-Request-ID"] == "req-1"
+    # Minted time-ordered (ledger.ids): the log's and the ledger's event_id indexes grow at
+    # their right edge instead of on random pages.
+    assert record["event_id"].version == 7
 
 
 def test_a_list_records_every_patient_it_disclosed(client: Any, world: World) -> None:

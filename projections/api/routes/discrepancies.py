@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Request, Response, Security
 from pydantic import Field
 
+from ledger.ids import uuid7
 from projections.api.deid import Disclosure
 from projections.api.deps import Access, Disclose, Services, Svc, resolve_patient
 from projections.api.export import LIST_CONTENT, render
@@ -216,7 +217,7 @@ async def review_discrepancy(
 ) -> ReviewRecorded:
     row = await _finding(services, finding_id)
     disclosure.patient(row.get("facility_id"), row.get("patient_id"))
-    review_id = body.review_id or uuid.uuid4()
+    review_id = body.review_id or uuid7()
     data = {"finding_id": finding_id, "outcome": body.outcome, "note": body.note}
     known = await _stored_review(services, review_id)
     if known is not None:
