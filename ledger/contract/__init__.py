@@ -43,7 +43,7 @@ from ledger.contract.documentation import (
     DocumentationValidated,
 )
 from ledger.contract.envelope import Actor, Envelope, Source, Subject
-from ledger.contract.internal import AccessRecorded, DiscrepancyReviewed
+from ledger.contract.internal import AccessRecorded, AccessSealed, DiscrepancyReviewed
 from ledger.contract.orders import (
     OrderCompleted,
     OrderDiscontinued,
@@ -92,6 +92,7 @@ __all__ = [
     "PUBLIC_EVENT_ADAPTER",
     "PUBLIC_TYPES",
     "AccessRecorded",
+    "AccessSealed",
     "Actor",
     "AlarmAcknowledged",
     "AlarmCleared",

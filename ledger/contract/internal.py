@@ -39,6 +39,23 @@ class AccessRecordedData(Frozen):
     status_code: Annotated[StrictInt, Field(ge=100, le=599)] | None = None
 
 
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", strict=True)]
+RecordId = Annotated[StrictInt, Field(ge=1)]
+
+
+class AccessSealedData(Frozen):
+    """A seal over rows of the API's access log (docs/tamper-evidence.md §6): which rows, the
+    Merkle root of their ``access.recorded`` events, and the seal chain's link."""
+
+    seal_id: RecordId
+    first_record_id: RecordId
+    last_record_id: RecordId
+    record_count: RecordId
+    records_root: Sha256Hex
+    previous_seal_hash: Sha256Hex
+    seal_hash: Sha256Hex
+
+
 class DiscrepancyReviewed(Envelope):
     """``discrepancy.reviewed``: Internal: a person's review of a finding."""
 
@@ -53,3 +70,11 @@ class AccessRecorded(Envelope):
     type: Literal["access.recorded"]
     subject: Subject
     data: AccessRecordedData
+
+
+class AccessSealed(Envelope):
+    """``access.sealed``: Internal: anchors one seal of the access log in the ledger."""
+
+    type: Literal["access.sealed"]
+    subject: Subject
+    data: AccessSealedData

@@ -40,7 +40,7 @@ from ledger.contract.documentation import (
     DocumentationValidated,
 )
 from ledger.contract.envelope import Envelope, Subject
-from ledger.contract.internal import AccessRecorded, DiscrepancyReviewed
+from ledger.contract.internal import AccessRecorded, AccessSealed, DiscrepancyReviewed
 from ledger.contract.orders import (
     OrderCompleted,
     OrderDiscontinued,
@@ -109,7 +109,7 @@ AnyPublicEvent = (
     | PumpCommunicationChanged
     | PumpClockChanged
 )
-AnyInternalEvent = DiscrepancyReviewed | AccessRecorded
+AnyInternalEvent = DiscrepancyReviewed | AccessRecorded | AccessSealed
 
 #: Any v1 event a producer may send, discriminated by ``type``.
 PublicEvent = Annotated[AnyPublicEvent, Field(discriminator="type")]

@@ -50,7 +50,7 @@ def stream_key(event: Any) -> str:
         return f"pump:{facility}:{_part(subject.pump_id)}"
     if kind == "discrepancy.reviewed":
         return f"finding:{_part(event.data.finding_id)}"
-    if kind == "access.recorded":
+    if kind in ("access.recorded", "access.sealed"):
         return f"access:{event.occurred_at.astimezone(UTC).date().isoformat()}"
     # association, programming, delivery and DERS events: one pump channel
     return f"channel:{facility}:{_part(subject.pump_id)}:{_part(subject.channel)}"

@@ -1,11 +1,14 @@
-"""The sealer: appends access records to the ledger as ``access.recorded`` events.
+"""The sealer: seals new access-log rows into the access chain, anchored in the ledger.
 
 Requests write their access record to ``api_access_log`` (durable, append-only) and do not
-wait for the hash chain; the sealer, in a process of its own (``ledger serve``) or a
-background thread (embedded), appends new rows through ``EventStore.append`` within about
-a second. Each event reuses its row's ``event_id``, so sealing twice (a crash between
-append and progress, two API processes) is absorbed by the ledger's idempotency. Only one
-sealer works at a time (advisory lock).
+wait for any hash chain; the sealer, in a process of its own (``ledger serve``) or a
+background thread (embedded), seals the new rows within about a second: for each batch of
+up to ``BATCH`` rows, one row of ``api_access_seals`` (the ids, the Merkle root of their
+``access.recorded`` events, the link to the previous seal) and one ``access.sealed`` event
+in the ledger that pins it (``ledger.store.access_seals`` defines the hashes; ``ledger
+verify`` recomputes them). One ledger event per batch instead of one per request: the
+per-request appends were most of the ledger's volume and, on a small machine, the database
+work that lengthened every request's tail. Only one sealer works at a time (advisory lock).
 
 Progress (``api_access_seal.sealed_through``) must never pass a row that is not sealed yet.
 Row ids are drawn before commit, so a lower id can become visible after a higher one. The
@@ -14,11 +17,11 @@ see (``_gaps``: an INSERT still in flight, or one rolled back); each pass reads 
 above ``_through`` and the gaps, and the mark moves up to the lowest gap. A gap unseen for
 ``SETTLE`` is given up: by then every INSERT that drew it has long committed or failed.
 
-A sealer that starts (or finds the mark moved by another process) knows nothing above the
-mark: its first pass reads every row above it and asks the ledger which are sealed
-already (an anti-join on the ledger's ``event_id`` index), so a restart re-appends nothing.
-The steady state never repeats that join: it used to re-read and re-join the last
-``SETTLE`` seconds of rows on every pass, work that grew with the request rate.
+A sealer that starts (or failed, or finds the mark moved by another process) knows nothing
+above the mark: it first anchors the newest seal if a crash left it unanchored (the seal
+row is written first, its ledger event second, and the event's content is fixed by the row,
+so anchoring twice is an absorbed duplicate), then reads which ids above the mark the
+seals already hold, so a restart seals nothing twice.
 """
 
 from __future__ import annotations
@@ -26,15 +29,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 from psycopg.rows import dict_row
 
-from ledger.store.types import Outcome
-from projections.api.writer import API_SYSTEM, LedgerWriter, internal_event
+from ledger.ids import uuid7
+from ledger.store.access_seals import RECORD_COLUMNS, SEAL_COLUMNS, Seal
+from projections.api.writer import LedgerWriter
 
 log = logging.getLogger(__name__)
 
@@ -46,40 +50,20 @@ MAX_GAPS = 100_000
 
 # Rows above what this sealer has looked at, and the gaps below it that may still commit.
 _NEXT = (
-    "SELECT a.*, false AS sealed FROM api_access_log a WHERE a.id > %(through)s"
-    " OR a.id = ANY(%(gaps)s) ORDER BY a.id LIMIT %(limit)s"
+    f"SELECT {RECORD_COLUMNS} FROM api_access_log WHERE id > %(through)s"
+    " OR id = ANY(%(gaps)s) ORDER BY id LIMIT %(limit)s"
 )
-# The same, for a sealer that knows nothing above the mark: which rows the ledger holds.
-_NEXT_CHECKED = (
-    "SELECT a.*, EXISTS (SELECT 1 FROM ledger_events e WHERE e.event_id = a.event_id)"
-    " AS sealed FROM api_access_log a WHERE a.id > %(through)s OR a.id = ANY(%(gaps)s)"
-    " ORDER BY a.id LIMIT %(limit)s"
+# The ids above the mark that seals hold already (a restart after a seal, before the mark).
+_SEALED_ABOVE = (
+    "SELECT unnest(record_ids) AS id FROM api_access_seals WHERE last_record_id > %s"
 )
-
-
-def access_event(row: dict[str, Any]) -> Any:
-    """The ``access.recorded`` event of one access-log row."""
-    query = row["query"]
-    if row["purpose"]:
-        # The contract's access record has no purpose field; it travels as a query parameter.
-        purpose = "purpose=" + quote(row["purpose"], safe="")
-        query = f"{query}&{purpose}" if query else purpose
-    facilities = row["facility_ids"]
-    return internal_event({
-        "event_id": str(row["event_id"]),
-        "type": "access.recorded",
-        "schema_version": 1,
-        "occurred_at": row["occurred_at"].isoformat(),
-        "source": {"system": API_SYSTEM, "kind": "other", "message_id": row["request_id"]},
-        "subject": {"facility_id": facilities[0]} if len(facilities) == 1 else {},
-        "correlation_id": row["request_id"],
-        "data": {
-            "key_id": row["key_id"], "role": row["role"],
-            "endpoint": f"{row['method']} {row['endpoint']}", "query": query or None,
-            "patient_ids": list(row["patient_ids"]), "outcome": row["outcome"],
-            "status_code": row["status_code"],
-        },
-    })
+_LAST_SEAL = f"SELECT {SEAL_COLUMNS} FROM api_access_seals ORDER BY seal_id DESC LIMIT 1"
+_INSERT_SEAL = (
+    "INSERT INTO api_access_seals (seal_id, record_ids, first_record_id, last_record_id,"
+    " records_root, previous_hash, seal_hash, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " RETURNING sealed_at"
+)
+_ANCHORED = "SELECT 1 FROM ledger_events WHERE event_id = %s"
 
 
 class AuditSealer:
@@ -94,9 +78,11 @@ class AuditSealer:
         # first missed, monotonic seconds). None: nothing is known (start, or a failure).
         self._through: int | None = None
         self._gaps: dict[int, float] = {}
+        # The newest seal (the next one links to it); None: no seal yet, or not read yet.
+        self._last: Seal | None = None
 
     def seal_once(self) -> int:
-        """Seal what is pending; return how many events were appended."""
+        """Seal what is pending; return how many access records this pass sealed."""
         conn = self._connection()
         try:
             locked = conn.execute("SELECT pg_try_advisory_lock(%s) AS ok",
@@ -123,21 +109,28 @@ class AuditSealer:
     def _seal(self, conn: psycopg.Connection[dict[str, Any]]) -> int:
         row = conn.execute("SELECT sealed_through FROM api_access_seal").fetchone()
         mark = int(row["sealed_through"]) if row else 0
-        checked = self._through is None or self._through < mark
-        if checked:  # nothing known above the mark: ask the ledger what it holds
+        sealed_above: set[int] = set()
+        if self._through is None or self._through < mark:
+            # Nothing known above the mark: what do the seals hold, and is the newest one
+            # anchored in the ledger?
             self._through, self._gaps = mark, {}
+            last = conn.execute(_LAST_SEAL).fetchone()
+            self._last = Seal.from_row(last) if last else None
+            if self._last is not None and not conn.execute(
+                    _ANCHORED, (self._last.event_id,)).fetchone():
+                self._anchor(self._last)
+            sealed_above = {r["id"] for r in conn.execute(_SEALED_ABOVE, (mark,))}
         through = self._through
         assert through is not None
         sealed = 0
         while True:
-            rows = conn.execute(_NEXT_CHECKED if checked else _NEXT, {
+            rows = conn.execute(_NEXT, {
                 "through": through, "gaps": list(self._gaps), "limit": BATCH,
             }).fetchall()
-            fresh = [r for r in rows if not r["sealed"]]
+            fresh = [r for r in rows if r["id"] not in sealed_above]
             if fresh:
-                results = self.writer.append_sync([access_event(r) for r in fresh],
-                                                  "api-sealer")
-                sealed += sum(result.outcome == Outcome.APPENDED for result in results)
+                self._seal_rows(conn, fresh)
+                sealed += len(fresh)
             through = self._advance(through, [r["id"] for r in rows])
             if len(rows) < BATCH:
                 break
@@ -146,6 +139,22 @@ class AuditSealer:
         if new_mark > mark:
             conn.execute("UPDATE api_access_seal SET sealed_through = %s", (new_mark,))
         return sealed
+
+    def _seal_rows(self, conn: psycopg.Connection[dict[str, Any]],
+                   rows: list[dict[str, Any]]) -> None:
+        """One seal over ``rows`` (ascending ids): its row first, then its ledger anchor."""
+        seal = Seal.of(self._last, rows, uuid7())
+        written = conn.execute(_INSERT_SEAL, (
+            seal.seal_id, list(seal.record_ids), seal.record_ids[0], seal.record_ids[-1],
+            seal.records_root, seal.previous_hash, seal.seal_hash, seal.event_id,
+        )).fetchone()
+        assert written is not None
+        seal = replace(seal, sealed_at=written["sealed_at"])
+        self._last = seal
+        self._anchor(seal)
+
+    def _anchor(self, seal: Seal) -> None:
+        self.writer.append_sync([seal.anchor_event()], f"api-sealer:seal:{seal.seal_id}")
 
     def _advance(self, through: int, ids: list[int]) -> int:
         """Record a batch's rows (ids in order) as sealed; return the new ``_through``."""
@@ -171,7 +180,7 @@ class AuditSealer:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        self._through, self._gaps = None, {}
+        self._through, self._gaps, self._last = None, {}, None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)

@@ -1,8 +1,9 @@
 """The API's one way to write to the ledger: ``EventStore.append`` from a worker thread.
 
-The API appends two internal types only — ``discrepancy.reviewed`` (a person's review)
-and ``access.recorded`` (the sealer) — through the same append path as every producer
-(idempotency by ``event_id``, per-stream versions, hash chain). ``EventStore`` is
+The API appends two internal types only — ``discrepancy.reviewed`` (a person's review) and
+``access.sealed`` (the sealer's anchor of one seal of the access log) — through the same
+append path as every producer (idempotency by ``event_id``, per-stream versions, hash
+chain). ``EventStore`` is
 synchronous and its recorder caches stream heads per instance, so one instance is shared
 behind a lock and async callers reach it through a thread.
 """
@@ -19,13 +20,10 @@ from ledger.store.database import ConnectionParams
 from ledger.store.event_store import EventStore
 from ledger.store.types import AppendResult, Incoming, Origin
 
-API_SYSTEM = "infusion-ledger-api"
-
 
 def internal_event(document: dict[str, Any]) -> Any:
     """Validate an internal event exactly as the ledger would (allow_internal); by the
-    contract's JSON fast path, several times cheaper than the mapping's (the audit sealer
-    validates one event per request served)."""
+    contract's JSON fast path, several times cheaper than the mapping's."""
     return parse_mapping(document, allow_internal=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from ledger.store.access_seals import SEAL_GENESIS, access_event, records_root, seal_hash
 from projections.api.audit import AccessContext, AuditLog
 from projections.api.keys import Principal, Role
 from projections.api.sealer import AuditSealer
@@ -38,15 +40,24 @@ def seal(world: World) -> int:
         writer.close()
 
 
-def stored_access_event(world: World, event_id: Any) -> dict[str, Any] | None:
+def seal_of(world: World, record_id: int) -> dict[str, Any] | None:
+    """The seal holding an access record, with its anchor event from the ledger."""
     with world.connect() as conn:
-        row = conn.execute(
-            "SELECT state, stream FROM ledger_events WHERE event_id = %s", (event_id,)
-        ).fetchone()
-    if row is None:
-        return None
-    record = json.loads(bytes(row[0]))
-    return {"stream": row[1], **record["event"]}
+        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+        seals = cur.execute("SELECT * FROM api_access_seals WHERE %s = ANY(record_ids)",
+                            (record_id,)).fetchall()
+        if not seals:
+            return None
+        [seal_row] = seals  # never in two seals
+        anchor = conn.execute("SELECT state, stream FROM ledger_events WHERE event_id = %s",
+                              (seal_row["event_id"],)).fetchone()
+    assert anchor is not None, "every seal is anchored in the ledger"
+    return {**seal_row, "anchor": {"stream": anchor[1], **json.loads(bytes(anchor[0]))["event"]}}
+
+
+def no_record_sealed_twice(world: World) -> bool:
+    return world.scalar("SELECT count(*) - count(DISTINCT id) FROM api_access_seals,"
+                        " unnest(record_ids) AS id") == 0
 
 
 def test_a_read_is_recorded_with_who_what_and_which_patients_before_the_response(
@@ -93,21 +104,75 @@ def test_aggregate_reads_are_not_audited(client: Any, world: World) -> None:
     assert access_rows(world, request_id="req-aggregate") == []
 
 
-def test_the_sealer_appends_each_record_to_the_ledger_as_access_recorded(
+def test_the_sealer_seals_each_record_and_anchors_the_seal_in_the_ledger(
     client: Any, world: World
 ) -> None:
     client.get("/v1/alarms", headers={**world.auth(Role.SAFETY_OFFICER),
                                       "X-Request-ID": "req-seal"})
     [record] = access_rows(world, request_id="req-seal")
     assert seal(world) >= 1
-    event = stored_access_event(world, record["event_id"])
-    assert event is not None and event["type"] == "access.recorded"
-    assert event["stream"].startswith("access:")
-    assert event["data"]["key_id"] == world.key_ids[Role.SAFETY_OFFICER]
-    assert event["data"]["endpoint"] == "GET /v1/alarms"
-    assert set(event["data"]["patient_ids"]) == set(record["patient_ids"])
-    assert event["correlation_id"] == "req-seal"
+    sealed = seal_of(world, record["id"])
+    assert sealed is not None
+    # The record as its access.recorded event: who, what, which patients, which request.
+    event = access_event(record)
+    assert event.type == "access.recorded" and event.event_id == record["event_id"]
+    assert event.data.key_id == world.key_ids[Role.SAFETY_OFFICER]
+    assert event.data.endpoint == "GET /v1/alarms"
+    assert set(event.data.patient_ids) == set(record["patient_ids"])
+    assert event.correlation_id == "req-seal"
+    # The seal: its root is recomputed from the rows it names, its hash from its link.
+    rows = [access_rows(world, id=i)[0] for i in sealed["record_ids"]]
+    root = records_root(rows)
+    assert bytes(sealed["records_root"]) == root
+    assert bytes(sealed["seal_hash"]) == seal_hash(
+        bytes(sealed["previous_hash"]), sealed["seal_id"], sealed["record_ids"], root)
+    # ... and pinned by one access.sealed event in the ledger's access stream.
+    anchor = sealed["anchor"]
+    assert anchor["type"] == "access.sealed" and anchor["stream"].startswith("access:")
+    assert anchor["data"] == {
+        "seal_id": sealed["seal_id"], "first_record_id": sealed["record_ids"][0],
+        "last_record_id": sealed["record_ids"][-1], "record_count": len(sealed["record_ids"]),
+        "records_root": root.hex(), "previous_seal_hash": bytes(sealed["previous_hash"]).hex(),
+        "seal_hash": bytes(sealed["seal_hash"]).hex()}
     assert seal(world) == 0  # nothing is sealed twice
+
+
+def test_seals_form_one_chain(client: Any, world: World) -> None:
+    for _ in range(2):
+        client.get("/v1/alarms", headers=world.auth(Role.SAFETY_OFFICER))
+        seal(world)
+    with world.connect() as conn:
+        chain = conn.execute("SELECT seal_id, previous_hash, seal_hash FROM api_access_seals"
+                             " ORDER BY seal_id").fetchall()
+    assert len(chain) >= 2
+    assert [row[0] for row in chain] == list(range(1, len(chain) + 1))
+    assert bytes(chain[0][1]) == SEAL_GENESIS
+    for before, after in itertools.pairwise(chain):
+        assert bytes(after[1]) == bytes(before[2])
+
+
+def test_a_seal_whose_anchor_was_lost_in_a_crash_is_anchored_by_the_next_sealer(
+    client: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seal(world)
+    client.get("/v1/alarms", headers={**world.auth(Role.SAFETY_OFFICER),
+                                      "X-Request-ID": "req-crash"})
+    [record] = access_rows(world, request_id="req-crash")
+
+    def crash(self: AuditSealer, sealed: Any) -> None:
+        raise ConnectionError("killed between the seal row and its ledger event")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(AuditSealer, "_anchor", crash)
+        with pytest.raises(ConnectionError):
+            seal(world)
+    orphan = world.scalar(
+        "SELECT event_id FROM api_access_seals WHERE %s = ANY(record_ids)", record["id"])
+    assert world.scalar("SELECT count(*) FROM ledger_events WHERE event_id = %s", orphan) == 0
+    assert seal(world) == 0  # the record is in a seal already: not sealed again ...
+    sealed = seal_of(world, record["id"])  # ... and that seal is now anchored
+    assert sealed is not None and sealed["anchor"]["data"]["seal_id"] == sealed["seal_id"]
+    assert no_record_sealed_twice(world)
 
 
 def test_a_sealer_keeps_its_connection_but_lets_another_seal_between_its_passes(
@@ -158,15 +223,16 @@ def test_a_record_committed_after_a_later_one_is_still_sealed_and_the_mark_waits
         sealer.seal_once()  # whatever earlier tests left
         with world.connect() as slow, world.connect() as fast:
             slow.autocommit = False
-            late_id, late_event = write_access_row(slow, "req-late")  # drawn, not committed
-            early_id, early_event = write_access_row(fast, "req-early")
+            late_id, _ = write_access_row(slow, "req-late")  # drawn, not committed
+            early_id, _ = write_access_row(fast, "req-early")
             assert early_id > late_id
             assert sealer.seal_once() == 1
-            assert stored_access_event(world, early_event) is not None
+            assert seal_of(world, early_id) is not None
             assert seal_mark(world) < late_id  # the in-flight row may still commit
             slow.commit()
         assert sealer.seal_once() == 1  # found as a gap, not by re-reading the window
-        assert stored_access_event(world, late_event) is not None
+        late = seal_of(world, late_id)
+        assert late is not None and late["record_ids"] == [late_id]
         assert seal_mark(world) >= early_id
         assert sealer.seal_once() == 0
     finally:
@@ -197,7 +263,7 @@ def test_an_id_drawn_and_rolled_back_holds_the_mark_only_until_it_settles(
         writer.close()
 
 
-def test_a_restarted_sealer_finds_what_was_sealed_above_the_mark_and_appends_nothing_twice(
+def test_a_restarted_sealer_finds_what_was_sealed_above_the_mark_and_seals_nothing_twice(
     world: World,
 ) -> None:
     seal(world)
@@ -205,14 +271,17 @@ def test_a_restarted_sealer_finds_what_was_sealed_above_the_mark_and_appends_not
         conn.autocommit = False
         held_id, _ = write_access_row(conn, "req-held")  # keeps the mark below what follows
         with world.connect() as other:
-            _, sealed_event = write_access_row(other, "req-sealed-before-restart")
+            sealed_id, _ = write_access_row(other, "req-sealed-before-restart")
         assert seal(world) == 1  # a sealer that then stops, its memory gone
         assert seal_mark(world) < held_id
         conn.commit()
     before = world.scalar("SELECT count(*) FROM ledger_events")
     assert seal(world) == 1  # a new sealer: only the held row; the other is found sealed
-    assert world.scalar("SELECT count(*) FROM ledger_events") == before + 1
-    assert stored_access_event(world, sealed_event) is not None
+    assert world.scalar("SELECT count(*) FROM ledger_events") == before + 1  # one anchor
+    held, earlier = seal_of(world, held_id), seal_of(world, sealed_id)
+    assert held is not None and earlier is not None
+    assert held["record_ids"] == [held_id] and held["seal_id"] == earlier["seal_id"] + 1
+    assert no_record_sealed_twice(world)
 
 
 def test_an_access_record_cannot_be_altered_or_deleted(client: Any, world: World) -> None:
@@ -228,9 +297,18 @@ def test_an_access_record_cannot_be_altered_or_deleted(client: Any, world: World
                 conn.execute(statement, (record["id"],))
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("TRUNCATE api_access_log")
+        # Nor can the seal that covers it, or the seal's anchor in the ledger.
+        sealed = seal_of(world, record["id"])
+        assert sealed is not None
+        for statement in (
+            "UPDATE api_access_seals SET records_root = records_root WHERE seal_id = %s",
+            "DELETE FROM api_access_seals WHERE seal_id = %s",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement, (sealed["seal_id"],))
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("UPDATE ledger_events SET state = state WHERE event_id = %s",
-                         (record["event_id"],))
+                         (sealed["event_id"],))
     assert access_rows(world, request_id="req-x") == [record]
 
 

@@ -50,7 +50,7 @@ def test_the_bundled_example_file_has_exactly_one_line_per_producer_type() -> No
     assert sorted(types) == sorted(PUBLIC_TYPES)
 
 
-def test_the_internal_examples_cover_both_internal_types() -> None:
+def test_the_internal_examples_cover_every_internal_type() -> None:
     assert {json.loads(line)["type"] for line in INTERNAL_LINES} == INTERNAL_TYPES
 
 
@@ -74,8 +74,8 @@ def test_every_internal_type_has_a_valid_example_when_internal_types_are_allowed
 def test_the_type_sets_partition_every_type() -> None:
     assert PUBLIC_TYPES | INTERNAL_TYPES == EVENT_TYPES
     assert not PUBLIC_TYPES & INTERNAL_TYPES
-    assert {"discrepancy.reviewed", "access.recorded"} == INTERNAL_TYPES
-    assert len(EVENT_TYPES) == 41
+    assert {"discrepancy.reviewed", "access.recorded", "access.sealed"} == INTERNAL_TYPES
+    assert len(EVENT_TYPES) == 42
 
 
 def test_models_are_frozen() -> None:

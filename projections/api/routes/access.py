@@ -5,7 +5,8 @@ appear as tokens and patient ids inside paths, queries and reasons are replaced 
 tokens); safety officers see them identified. ``/v1/break-glass`` lists the auditors'
 re-identifications with their stated reasons, for review. Listing access records reads
 patient-level data, so it is audited too. ``sealed_position`` is the ledger position of
-the record's ``access.recorded`` event once the sealer has appended it.
+the ``access.sealed`` event that anchors the record's seal, once the sealer has sealed it
+(for records sealed before seals existed: of the record's own ``access.recorded`` event).
 """
 
 from __future__ import annotations
@@ -37,9 +38,19 @@ from projections.api.security import SecuredRoute, bearer, secured
 READERS = (Role.ADMIN, Role.SAFETY_OFFICER)
 ORDER = Keyset((("id", "bigint"),))
 BREAK_GLASS_ENDPOINT = "/v1/patients/{patient_ref}/reidentify"
+# The seal holding a record: the first seal at or above its id that lists it (a row that
+# committed late lands in a later seal than its neighbours). Records sealed before seals
+# existed (0050) were appended as their own access.recorded events.
+_SEALED_IN = (
+    "SELECT le.notification_id FROM api_access_seals s"
+    " JOIN ledger_events le ON le.event_id = s.event_id"
+    " WHERE s.last_record_id >= a.id AND s.first_record_id <= a.id"
+    " AND a.id = ANY(s.record_ids) ORDER BY s.last_record_id LIMIT 1"
+)
 _SOURCE = (
-    "(SELECT a.*, e.notification_id AS sealed_position FROM api_access_log a"
-    " LEFT JOIN ledger_events e ON e.event_id = a.event_id) AS a"
+    "(SELECT a.*, COALESCE(e.notification_id, seal.notification_id) AS sealed_position"
+    " FROM api_access_log a LEFT JOIN ledger_events e ON e.event_id = a.event_id"
+    f" LEFT JOIN LATERAL ({_SEALED_IN}) seal ON true) AS a"
 )
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=SecuredRoute,

@@ -20,6 +20,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, Security
 from pydantic import Field
 
 from ledger.ids import uuid7
+from ledger.store.access_seals import API_SYSTEM
 from projections.api.deid import Disclosure
 from projections.api.deps import Access, Disclose, Services, Svc, resolve_patient
 from projections.api.export import LIST_CONTENT, render
@@ -40,7 +41,7 @@ from projections.api.models import (
 )
 from projections.api.queries import Keyset, Where, check_period, fetch_page
 from projections.api.security import SecuredRoute, bearer, secured
-from projections.api.writer import API_SYSTEM, internal_event
+from projections.api.writer import internal_event
 
 READERS = (Role.AUDITOR, Role.SAFETY_OFFICER)
 REVIEWERS = (Role.SAFETY_OFFICER,)

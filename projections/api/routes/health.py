@@ -63,7 +63,8 @@ async def ready(services: Svc) -> Readiness | JSONResponse:
             cur = await conn.execute(
                 "SELECT count(*) AS n FROM api_access_log a"
                 " WHERE a.id > (SELECT sealed_through FROM api_access_seal)"
-                " AND NOT EXISTS (SELECT 1 FROM ledger_events e WHERE e.event_id = a.event_id)"
+                " AND NOT EXISTS (SELECT 1 FROM api_access_seals s WHERE s.last_record_id >= a.id"
+                " AND s.first_record_id <= a.id AND a.id = ANY(s.record_ids))"
             )
             pending = await cur.fetchone()
     except Exception as exc:  # any failure to reach the database means "not ready"
