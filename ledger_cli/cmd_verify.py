@@ -77,7 +77,8 @@ def run_verify(args: argparse.Namespace, settings: LedgerSettings) -> int:
         say(f"{report.unanchored_events} events after the last checkpoint are not yet anchored")
     say(
         f"verified {report.verified_events} events in {report.streams} streams against "
-        f"{report.checkpoints} checkpoints{' (deep)' if args.deep else ''}: "
+        f"{report.checkpoints} checkpoints{' (deep)' if args.deep else ''}, and "
+        f"{report.access_records} access records ({report.access_seals} seals): "
         f"{'intact' if report.ok else 'NOT INTACT'}"
     )
     print(json.dumps(report.summary(), default=str), flush=True)

@@ -49,6 +49,7 @@ from ledger.errors import ContractError
 from ledger.store.chain import GENESIS_HASH, canonical_json
 from ledger.store.checkpoints import Checkpoint, load_checkpoints
 from ledger.store.streams import stream_id
+from ledger.store.verify_access import verify_access_log
 from ledger.store.verify_checkpoints import CheckpointWalker, compare_with_export
 from ledger.store.verify_report import Problem, VerifyReport
 
@@ -155,6 +156,8 @@ def verify(
             ).fetchone()
             total = int(estimate[0]) if estimate else 0
             _walk(_pages(conn), checkpoints, report, progress, total, deep)
+            # The read audit's seals and records, in the same snapshot as their anchors.
+            verify_access_log(conn, report)
         report.checkpoints = len(checkpoints)
     if exported is not None:
         compare_with_export(checkpoints, exported, report)

@@ -24,6 +24,8 @@ class VerifyReport:
     streams: int = 0
     checkpoints: int = 0
     unanchored_events: int = 0
+    access_records: int = 0
+    access_seals: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -36,6 +38,8 @@ class VerifyReport:
             "streams": self.streams,
             "checkpoints": self.checkpoints,
             "unanchored_events": self.unanchored_events,
+            "access_records": self.access_records,
+            "access_seals": self.access_seals,
             "problems": len(self.problems),
             "ok": self.ok,
             "first_problem": self.problems[0].as_dict() if self.problems else None,

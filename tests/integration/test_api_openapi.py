@@ -119,10 +119,14 @@ def test_api_key_create_prints_the_key_alone_on_its_last_line_and_serve_answers(
     assert [k["label"] for k in listed.summary] == ["cli test"]
     # The sealer process (one, whatever the workers) sealed every access record by exit.
     with psycopg.connect(database.conninfo) as conn:
-        logged = conn.execute("SELECT event_id FROM api_access_log").fetchall()
-        sealed = conn.execute("SELECT event_id FROM ledger_events"
-                              " WHERE topic = 'access.recorded'").fetchall()
+        logged = conn.execute("SELECT id FROM api_access_log").fetchall()
+        sealed = conn.execute("SELECT unnest(record_ids) FROM api_access_seals").fetchall()
+        anchors = conn.execute(
+            "SELECT count(*) FROM api_access_seals s JOIN ledger_events e"
+            " ON e.event_id = s.event_id AND e.topic = 'access.sealed'").fetchone()
+        seals = conn.execute("SELECT count(*) FROM api_access_seals").fetchone()
     assert len(logged) == 2 * workers and sorted(logged) == sorted(sealed)
+    assert anchors == seals and seals is not None and seals[0] >= 1
 
 
 if __name__ == "__main__":

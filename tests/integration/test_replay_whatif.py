@@ -41,8 +41,8 @@ class Incident:
 
     def events(self) -> int:
         with psycopg.connect(self.database.conninfo) as conn:
-            row = conn.execute("SELECT count(*) FROM ledger_events"
-                               " WHERE topic <> 'access.recorded'").fetchone()
+            row = conn.execute("SELECT count(*) FROM ledger_events WHERE topic"
+                               " NOT IN ('access.recorded', 'access.sealed')").fetchone()
         assert row is not None
         return int(row[0])
 

@@ -77,7 +77,8 @@ def test_an_untouched_ledger_verifies_intact(ledger_db: ConnectionParams, tmp_pa
     code, summary, _ = verify(ledger_db, "--checkpoints", str(tmp_path / "outside.json"))
     assert code == 0
     assert summary == {"verified_events": 23, "streams": 3, "checkpoints": 2,
-                       "unanchored_events": 0, "problems": 0, "ok": True, "first_problem": None}
+                       "unanchored_events": 0, "access_records": 0, "access_seals": 0,
+                       "problems": 0, "ok": True, "first_problem": None}
 
 
 def test_a_changed_byte_in_one_payload_is_found_and_named(ledger_db: ConnectionParams) -> None:

@@ -197,7 +197,7 @@ def test_a_missing_type_is_reported_as_missing() -> None:
     assert errors(document) == [("type", "missing")]
 
 
-@pytest.mark.parametrize("kind", ["discrepancy.reviewed", "access.recorded"])
+@pytest.mark.parametrize("kind", ["discrepancy.reviewed", "access.recorded", "access.sealed"])
 def test_internal_types_are_refused_by_default(kind: str) -> None:
     raw = json.dumps(example(kind))
     assert errors(raw) == [("type", "internal_type_refused")]

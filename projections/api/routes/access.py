@@ -40,7 +40,8 @@ ORDER = Keyset((("id", "bigint"),))
 BREAK_GLASS_ENDPOINT = "/v1/patients/{patient_ref}/reidentify"
 # The seal holding a record: the first seal at or above its id that lists it (a row that
 # committed late lands in a later seal than its neighbours). Records sealed before seals
-# existed (0050) were appended as their own access.recorded events.
+# existed (0050) were appended as their own access.recorded events; COALESCE evaluates the
+# seal lookup only for the others.
 _SEALED_IN = (
     "SELECT le.notification_id FROM api_access_seals s"
     " JOIN ledger_events le ON le.event_id = s.event_id"
@@ -48,9 +49,8 @@ _SEALED_IN = (
     " AND a.id = ANY(s.record_ids) ORDER BY s.last_record_id LIMIT 1"
 )
 _SOURCE = (
-    "(SELECT a.*, COALESCE(e.notification_id, seal.notification_id) AS sealed_position"
-    " FROM api_access_log a LEFT JOIN ledger_events e ON e.event_id = a.event_id"
-    f" LEFT JOIN LATERAL ({_SEALED_IN}) seal ON true) AS a"
+    "(SELECT a.*, COALESCE(e.notification_id, (" + _SEALED_IN + ")) AS sealed_position"
+    " FROM api_access_log a LEFT JOIN ledger_events e ON e.event_id = a.event_id) AS a"
 )
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=SecuredRoute,
