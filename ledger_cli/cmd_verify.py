@@ -77,9 +77,9 @@ def run_verify(args: argparse.Namespace, settings: LedgerSettings) -> int:
         say(f"{report.unanchored_events} events after the last checkpoint are not yet anchored")
     say(
         f"verified {report.verified_events} events in {report.streams} streams against "
-        f"{report.checkpoints} checkpoints{' (deep)' if args.deep else ''}, and "
-        f"{report.access_records} access records ({report.access_seals} seals): "
-        f"{'intact' if report.ok else 'NOT INTACT'}"
+        f"{report.checkpoints} checkpoints{' (deep)' if args.deep else ''}: "
+        f"{'intact' if report.ok else 'NOT INTACT'} (access log: {report.access_records}"
+        f" records in {report.access_seals} seals)"
     )
     print(json.dumps(report.summary(), default=str), flush=True)
     return 0 if report.ok else EXIT_TAMPERED
