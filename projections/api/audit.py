@@ -4,9 +4,9 @@ HIPAA's audit controls (DOMAIN.md §8) ask who read what, as whom, about which p
 when, and with what outcome. Each audited request carries an :class:`AccessContext` that
 collects the patients its response discloses; :meth:`AuditLog.record` writes it to the
 append-only ``api_access_log`` and returns only once that row is *committed* (autocommit,
-so durable) — and the caller sends its response only after that. The sealer later appends
-each row to the ledger as an ``access.recorded`` event, so requests never queue on the
-hash chain.
+so durable) — and the caller sends its response only after that. The row is the request's
+``access.recorded`` event; the sealer later seals new rows in batches, each seal anchored
+in the ledger (``ledger.store.access_seals``), so requests never queue on a hash chain.
 
 Group commit: a commit costs a WAL flush and a round trip, which at 16 concurrent clients
 was most of the audit's cost. Records that arrive while a flush is in progress wait for

@@ -1,7 +1,7 @@
 """Running the API under uvicorn: N worker processes (default 1) and one audit sealer process.
 
 The sealer runs in a process of its own, never in a worker: sealing a second's access
-records is tens of milliseconds of Python (event validation, the ledger's append) that,
+records is tens of milliseconds of Python (building and hashing each record's event) that,
 in the serving process, held the GIL against requests — measured, a third of the serving
 process's CPU per request and most of the one-client p99. In its own process it uses the
 other core, and it runs once whatever the number of workers (its advisory lock would also
