@@ -17,11 +17,13 @@ see (``_gaps``: an INSERT still in flight, or one rolled back); each pass reads 
 above ``_through`` and the gaps, and the mark moves up to the lowest gap. A gap unseen for
 ``SETTLE`` is given up: by then every INSERT that drew it has long committed or failed.
 
-A sealer that starts (or failed, or finds the mark moved by another process) knows nothing
-above the mark: it first anchors the newest seal if a crash left it unanchored (the seal
-row is written first, its ledger event second, and the event's content is fixed by the row,
-so anchoring twice is an absorbed duplicate), then reads which ids above the mark the
-seals already hold, so a restart seals nothing twice.
+A sealer that starts, failed, or finds that another process moved the mark or sealed since
+its last pass knows nothing above the mark: it first anchors the newest seal if a crash
+left it unanchored (the seal row is written first, its ledger event second, and the
+event's content is fixed by the row, so anchoring twice is an absorbed duplicate), then
+reads which ids above the mark the seals already hold, so a restart seals nothing twice.
+Should two sealers still race, the seal ids' primary key refuses the second seal of a
+number, and that sealer starts over from what the database holds.
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ _NEXT = (
 # The ids above the mark that seals hold already (a restart after a seal, before the mark).
 _SEALED_ABOVE = (
     "SELECT unnest(record_ids) AS id FROM api_access_seals WHERE last_record_id > %s"
+)
+# The mark, and the newest seal's id: a seal this process did not make means another sealer
+# took a turn (the advisory lock is released between passes).
+_PROGRESS = (
+    "SELECT sealed_through, (SELECT max(seal_id) FROM api_access_seals) AS newest"
+    " FROM api_access_seal"
 )
 _LAST_SEAL = f"SELECT {SEAL_COLUMNS} FROM api_access_seals ORDER BY seal_id DESC LIMIT 1"
 _INSERT_SEAL = (
@@ -107,12 +115,14 @@ class AuditSealer:
         return self._conn
 
     def _seal(self, conn: psycopg.Connection[dict[str, Any]]) -> int:
-        row = conn.execute("SELECT sealed_through FROM api_access_seal").fetchone()
+        row = conn.execute(_PROGRESS).fetchone()
         mark = int(row["sealed_through"]) if row else 0
+        newest = row["newest"] if row else None
         sealed_above: set[int] = set()
-        if self._through is None or self._through < mark:
-            # Nothing known above the mark: what do the seals hold, and is the newest one
-            # anchored in the ledger?
+        if self._through is None or self._through < mark or newest != (
+                self._last.seal_id if self._last else None):
+            # Nothing known above the mark, or another process sealed since this one's last
+            # pass: what do the seals hold, and is the newest one anchored in the ledger?
             self._through, self._gaps = mark, {}
             last = conn.execute(_LAST_SEAL).fetchone()
             self._last = Seal.from_row(last) if last else None

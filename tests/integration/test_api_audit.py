@@ -284,6 +284,32 @@ def test_a_restarted_sealer_finds_what_was_sealed_above_the_mark_and_seals_nothi
     assert no_record_sealed_twice(world)
 
 
+def test_a_sealer_notices_another_sealed_since_its_last_pass_though_the_mark_stayed(
+    world: World,
+) -> None:
+    writer = LedgerWriter(world.database)
+    first = AuditSealer(world.database.conninfo, writer)
+    second = AuditSealer(world.database.conninfo, writer)
+    try:
+        first.seal_once()
+        with world.connect() as held:
+            held.autocommit = False
+            held_id, _ = write_access_row(held, "req-hold-mark")  # the mark stays below it
+            with world.connect() as conn:
+                other_id, _ = write_access_row(conn, "req-sealed-by-the-other")
+            assert second.seal_once() == 1
+            assert seal_mark(world) < held_id
+            assert first.seal_once() == 0  # not sealed again under a second seal number
+            held.commit()
+        assert first.seal_once() == 1
+        assert no_record_sealed_twice(world)
+        assert seal_of(world, other_id) is not None and seal_of(world, held_id) is not None
+    finally:
+        first.close()
+        second.close()
+        writer.close()
+
+
 def test_an_access_record_cannot_be_altered_or_deleted(client: Any, world: World) -> None:
     client.get("/v1/infusions", headers={**world.auth(Role.AUDITOR), "X-Request-ID": "req-x"})
     [record] = access_rows(world, request_id="req-x")
