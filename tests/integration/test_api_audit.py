@@ -348,7 +348,9 @@ def test_admins_list_access_records_with_patients_as_tokens(client: Any, world: 
     assert page["deidentified"] is True
     assert record["patient_ids"][0].startswith("pt_")
     assert "MRN-C3" not in record["path"] and record["path"].startswith("/v1/patients/pt_")
-    assert record["sealed_position"] is not None
+    sealed = seal_of(world, record["id"])  # the position of the seal's ledger event
+    assert sealed is not None and record["sealed_position"] == world.scalar(
+        "SELECT notification_id FROM ledger_events WHERE event_id = %s", sealed["event_id"])
     identified = client.get("/v1/access-records", headers=world.auth(Role.SAFETY_OFFICER),
                             params={"patient": "MRN-C3", "limit": 50}).json()
     assert "req-admin-view" in {r["request_id"] for r in identified["items"]}
