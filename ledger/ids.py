@@ -7,8 +7,7 @@ time-ordered one. The reason is the indexes: ``ledger_events.event_id`` and
 leaf page, so every insert dirties a page nobody touched lately — a read when the index no
 longer fits in memory and a full-page image in the WAL after each checkpoint. Ids that
 grow with time all land on the rightmost leaves, which stay in memory and are written
-once per filling. One API request writes two such inserts (its access record, then the
-sealed event), so this is on every audited read.
+once per filling. Every audited API read inserts one such id (its access-log row).
 """
 
 from __future__ import annotations

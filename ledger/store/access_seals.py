@@ -49,6 +49,12 @@ RECORD_COLUMNS = (
 SEAL_COLUMNS = (
     "seal_id, record_ids, records_root, previous_hash, seal_hash, event_id, sealed_at"
 )
+# Seal ``s`` holds access record ``a``. The id range first: it lets the index on
+# ``last_record_id`` find the candidate seals, and a row that committed late sits in a
+# later seal than its neighbours, whose range spans theirs.
+SEAL_HOLDS_RECORD = (
+    "s.last_record_id >= a.id AND s.first_record_id <= a.id AND a.id = ANY(s.record_ids)"
+)
 
 
 def access_event(row: dict[str, Any]) -> Any:

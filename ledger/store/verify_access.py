@@ -55,7 +55,7 @@ SELECT s.seal_id, u.n, u.id AS listed_id, a.id IS NOT NULL AS present,
        CASE WHEN u.n = 1 THEN s.sealed_at < now() - %s END AS overdue,
        CASE WHEN u.n = 1 THEN (SELECT e.state FROM ledger_events e
                                WHERE e.event_id = s.event_id) END AS anchor_state,
-       cardinality(s.record_ids) AS size, {_RECORD_COLUMNS}
+       {_RECORD_COLUMNS}
 FROM api_access_seals s
 CROSS JOIN LATERAL unnest(s.record_ids) WITH ORDINALITY AS u(id, n)
 LEFT JOIN api_access_log a ON a.id = u.id

@@ -3,9 +3,8 @@
 The API appends two internal types only — ``discrepancy.reviewed`` (a person's review) and
 ``access.sealed`` (the sealer's anchor of one seal of the access log) — through the same
 append path as every producer (idempotency by ``event_id``, per-stream versions, hash
-chain). ``EventStore`` is
-synchronous and its recorder caches stream heads per instance, so one instance is shared
-behind a lock and async callers reach it through a thread.
+chain). ``EventStore`` is synchronous and its recorder caches stream heads per instance,
+so one instance is shared behind a lock and async callers reach it through a thread.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, Security
 
+from ledger.store.access_seals import SEAL_HOLDS_RECORD
 from projections.api.deid import Disclosure
 from projections.api.deps import Disclose, Svc, resolve_patient
 from projections.api.export import LIST_CONTENT, render
@@ -38,15 +39,13 @@ from projections.api.security import SecuredRoute, bearer, secured
 READERS = (Role.ADMIN, Role.SAFETY_OFFICER)
 ORDER = Keyset((("id", "bigint"),))
 BREAK_GLASS_ENDPOINT = "/v1/patients/{patient_ref}/reidentify"
-# The seal holding a record: the first seal at or above its id that lists it (a row that
-# committed late lands in a later seal than its neighbours). Records sealed before seals
-# existed (0050) were appended as their own access.recorded events; COALESCE evaluates the
-# seal lookup only for the others.
+# The seal holding a record: the first seal at or above its id that lists it. Records
+# sealed before seals existed (0050) were appended as their own access.recorded events;
+# COALESCE evaluates the seal lookup only for the others.
 _SEALED_IN = (
     "SELECT le.notification_id FROM api_access_seals s"
     " JOIN ledger_events le ON le.event_id = s.event_id"
-    " WHERE s.last_record_id >= a.id AND s.first_record_id <= a.id"
-    " AND a.id = ANY(s.record_ids) ORDER BY s.last_record_id LIMIT 1"
+    f" WHERE {SEAL_HOLDS_RECORD} ORDER BY s.last_record_id LIMIT 1"
 )
 _SOURCE = (
     "(SELECT a.*, COALESCE(e.notification_id, (" + _SEALED_IN + ")) AS sealed_position"

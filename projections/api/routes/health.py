@@ -11,6 +11,7 @@ from typing import Literal
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from ledger.store.access_seals import SEAL_HOLDS_RECORD
 from projections.api.deps import Svc
 from projections.api.models import Out
 
@@ -63,8 +64,7 @@ async def ready(services: Svc) -> Readiness | JSONResponse:
             cur = await conn.execute(
                 "SELECT count(*) AS n FROM api_access_log a"
                 " WHERE a.id > (SELECT sealed_through FROM api_access_seal)"
-                " AND NOT EXISTS (SELECT 1 FROM api_access_seals s WHERE s.last_record_id >= a.id"
-                " AND s.first_record_id <= a.id AND a.id = ANY(s.record_ids))"
+                f" AND NOT EXISTS (SELECT 1 FROM api_access_seals s WHERE {SEAL_HOLDS_RECORD})"
             )
             pending = await cur.fetchone()
     except Exception as exc:  # any failure to reach the database means "not ready"
